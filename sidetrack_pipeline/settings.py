@@ -1,0 +1,72 @@
+"""Runtime settings, read from the environment (and nothing else) so every process agrees.
+
+SIDETRACK_HOME          where SideTrack keeps its state (embedded database, demo library, caches).
+                        Default: /var/lib/sidetrack when running as root (so the embedded
+                        PostgreSQL, which runs as its own `pgserver` user, never has to open up a
+                        home directory), otherwise $XDG_DATA_HOME/sidetrack (~/.local/share/sidetrack).
+SIDETRACK_DATABASE_URL  an external PostgreSQL (with pgvector) to use instead of the embedded one.
+AUDIO_ROOT              the folder of the user's own audio files (default: the demo library).
+LISTENS_EXPORTS         ListenBrainz exports the `listens` asset imports, `user=path` separated by `;`.
+TORCH_DEVICE            auto | cuda | cpu.
+EXCERPT_SECONDS         analyse a centred excerpt of this length instead of the full track (0 = full).
+ANALYSIS_WORKERS        process-pool size for audio analysis (default: number of cores).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_home() -> Path:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/sidetrack")
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "sidetrack"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None
+    audio_root: Path
+    listens_exports: tuple[tuple[str, Path], ...]
+    torch_device: str
+    excerpt_seconds: float
+    analysis_workers: int
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+
+def _parse_exports(raw: str) -> tuple[tuple[str, Path], ...]:
+    exports = []
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        user, sep, path = item.partition("=")
+        if not sep or not user.strip() or not path.strip():
+            raise ValueError(f"LISTENS_EXPORTS entry {item!r} is not of the form user=path")
+        exports.append((user.strip(), Path(path.strip()).expanduser()))
+    return tuple(exports)
+
+
+def get_settings() -> Settings:
+    env = os.environ
+    home = Path(env.get("SIDETRACK_HOME") or default_home()).expanduser().resolve()
+    device = env.get("TORCH_DEVICE", "auto").strip().lower() or "auto"
+    if device not in {"auto", "cuda", "cpu"}:
+        raise ValueError(f"TORCH_DEVICE must be auto, cuda or cpu, not {device!r}")
+    return Settings(
+        home=home,
+        database_url=env.get("SIDETRACK_DATABASE_URL") or None,
+        audio_root=Path(env.get("AUDIO_ROOT") or home / "demo" / "library").expanduser(),
+        listens_exports=_parse_exports(env.get("LISTENS_EXPORTS", "")),
+        torch_device=device,
+        excerpt_seconds=float(env.get("EXCERPT_SECONDS") or 0),
+        analysis_workers=max(1, int(env.get("ANALYSIS_WORKERS") or os.cpu_count() or 1)),
+    )

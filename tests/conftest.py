@@ -1,0 +1,64 @@
+"""Shared fixtures: one real embedded PostgreSQL (pgserver + pgvector) for the whole session.
+
+Each test that needs a database gets a fresh, migrated database on that server, so tests are
+independent and nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from sidetrack_pipeline.db import embedded
+from sidetrack_pipeline.db.migrate import upgrade
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_root() -> Path:
+    # Outside any home directory: as root, pgserver opens the parents of its data dir (o+rx).
+    root = Path(tempfile.mkdtemp(prefix="sidetrack-test-", dir="/tmp"))
+    yield root
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(pg_root: Path) -> str:
+    pgdata = pg_root / "pgdata"
+    uri = embedded.start(pgdata)
+    yield uri
+    embedded.stop(pgdata)
+
+
+def _create_db(admin_uri: str, name: str) -> str:
+    conn = psycopg2.connect(admin_uri)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}"')
+        cur.execute(f'create database "{name}"')
+    conn.close()
+    return admin_uri.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture
+def db_url(pg_admin_uri: str) -> str:
+    """A freshly migrated, empty database for one test."""
+    url = _create_db(pg_admin_uri, f"test_{os.getpid()}_{next(_counter)}")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sidetrack_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every SideTrack setting at this test's database and a private home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("SIDETRACK_HOME", str(home))
+    monkeypatch.setenv("SIDETRACK_DATABASE_URL", db_url)
+    monkeypatch.setenv("TORCH_DEVICE", "cpu")
+    return home
