@@ -50,6 +50,7 @@ create table release (
 create table track (
     track_id    serial primary key,
     track_key   text not null unique,
+    name_key    text not null,            -- '<normalised artist>|<normalised title>'
     mbid        uuid,
     title       text not null,
     artist_id   integer not null references artist,
@@ -61,6 +62,7 @@ create table track (
     updated_at  timestamptz not null default now()
 );
 create index track_mbid_idx on track (mbid);
+create index track_name_key_idx on track (name_key);
 
 create table listen_import (
     import_id    serial primary key,

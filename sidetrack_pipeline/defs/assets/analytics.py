@@ -1,0 +1,46 @@
+"""Analytics over the marts: the 2-D taste trajectory."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from dagster_dbt import get_asset_key_for_model
+from psycopg2.extras import execute_values
+
+from sidetrack_pipeline.analytics import trajectory
+from sidetrack_pipeline.defs.assets.analysis import track_vectors
+from sidetrack_pipeline.defs.assets.dbt import sidetrack_dbt_models
+from sidetrack_pipeline.defs.resources import DatabaseResource
+from sidetrack_pipeline.scoring import vectors
+
+
+@dg.asset(group_name="analytics", kinds={"python", "umap"},
+          deps=[track_vectors, get_asset_key_for_model([sidetrack_dbt_models], "int_listens_local")])
+def taste_trajectory(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+    """UMAP (fixed seed) over the standardised track vectors → `track_projection`; each user's
+    week = the listen-weighted mean position of that week's tracks → `taste_trajectory_week`.
+    Weeks come from dbt (`int_listens_local`), so they follow each user's time zone."""
+    with database.connect() as conn, conn.cursor() as cur:
+        cur.execute("select track_id, embedding::text from embeddings where model = %s order by track_id",
+                    (vectors.MODEL,))
+        rows = cur.fetchall()
+        if len(rows) < 3:
+            raise dg.Failure(f"only {len(rows)} analysed tracks: a taste map needs at least 3")
+        track_ids = [r[0] for r in rows]
+        matrix = np.array([[float(x) for x in r[1].strip("[]").split(",")] for r in rows])
+        xy = trajectory.project(matrix)
+        coords = pd.DataFrame({"track_id": track_ids, "x": xy[:, 0], "y": xy[:, 1]})
+        cur.execute("select user_id, track_id, week from intermediate.int_listens_local")
+        listens = pd.DataFrame(cur.fetchall(), columns=["user_id", "track_id", "week"])
+        weeks = trajectory.weekly_positions(listens, coords)
+
+        cur.execute("delete from track_projection where method = %s", (trajectory.METHOD,))
+        execute_values(cur, "insert into track_projection (track_id, method, x, y) values %s",
+                       [(int(t), trajectory.METHOD, float(x), float(y)) for t, x, y in coords.itertuples(index=False)])
+        cur.execute("delete from taste_trajectory_week where method = %s", (trajectory.METHOD,))
+        execute_values(cur, "insert into taste_trajectory_week (user_id, week, method, x, y, listens) values %s",
+                       [(int(r.user_id), r.week, trajectory.METHOD, float(r.x), float(r.y), int(r.listens))
+                        for r in weeks.itertuples(index=False)])
+    return dg.MaterializeResult(metadata={"method": trajectory.METHOD, "tracks_projected": len(track_ids),
+                                          "user_weeks": len(weeks)})

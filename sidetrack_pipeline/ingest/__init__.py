@@ -1,0 +1,1 @@
+"""Writing what the sources read into the database: catalogue rows and listens."""
