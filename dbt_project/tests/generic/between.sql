@@ -1,0 +1,21 @@
+{#-
+    Fails for every non-null value of `column_name` outside [min_value, max_value] (inclusive).
+    Either bound may be left out. Usage:
+        data_tests:
+          - between:
+              arguments:
+                min_value: 0
+                max_value: 1
+-#}
+{% test between(model, column_name, min_value=none, max_value=none) %}
+
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} is not null
+  and (
+      false
+      {%- if min_value is not none %} or {{ column_name }} < {{ min_value }}{% endif %}
+      {%- if max_value is not none %} or {{ column_name }} > {{ max_value }}{% endif %}
+  )
+
+{% endtest %}
