@@ -240,9 +240,11 @@ def ema_series(means: list[float]) -> tuple[list[float], list[float | None]]:
 
 
 def reference_cusum(
-    xs: list[float], k: float = 0.5, h: float = 5.0, warmup: int = 4, sd_floor: float = 0.02
+    xs: list[float], k: float = 0.5, h: float = 5.0, warmup: int = 2, sd_floor: float = 0.02
 ) -> list[tuple[str, int, int]]:
     """The CUSUM of mart_change_points in plain Python: (direction, change index, alarm index)."""
+    steps = [abs(b - a) for a, b in zip(xs, xs[1:])]
+    sigma = max(statistics.median(steps) / (0.6745 * math.sqrt(2)) if steps else 0.0, sd_floor)
     alarms = []
     ref: list[float] = []
     seg_start = 0
@@ -251,9 +253,7 @@ def reference_cusum(
     for i, x in enumerate(xs):
         if len(ref) >= warmup:
             n, m = len(ref), statistics.fmean(ref)
-            t = (x - m) / (max(statistics.stdev(ref), sd_floor) * math.sqrt(1 + 1 / n))
-            nu = n - 1
-            z = math.copysign((8 * nu + 1) / (8 * nu + 3) * math.sqrt(nu * math.log1p(t * t / nu)), t)
+            z = (x - m) / (sigma * math.sqrt(1 + 1 / n))
             s_up, s_dn = max(0.0, s_up + z - k), max(0.0, s_dn - z - k)
         if s_up == 0:
             up_zero = i

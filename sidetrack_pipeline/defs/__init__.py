@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from sidetrack_pipeline.defs.assets import analysis, analytics, dbt, ingest, library, scoring
-from sidetrack_pipeline.defs.dbt_project import dbt_project
+from sidetrack_pipeline.defs.dbt_project import DBT_EXECUTABLE, dbt_project
 from sidetrack_pipeline.defs.resources import DatabaseResource, DeviceResource
 
 all_assets = dg.load_assets_from_modules([ingest, library, analysis, scoring, dbt, analytics])
@@ -21,6 +21,6 @@ defs = dg.Definitions(
     resources={
         "database": DatabaseResource(),
         "device": DeviceResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
     },
 )

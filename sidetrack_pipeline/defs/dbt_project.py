@@ -13,6 +13,11 @@ DBT_PROJECT_DIR = Path(os.environ.get("SIDETRACK_DBT_PROJECT_DIR")
                        or Path(__file__).resolve().parents[2] / "dbt_project")
 
 
+# The dbt next to this interpreter (the venv is often not on PATH when run as .venv/bin/sidetrack).
+_VENV_DBT = Path(sys.executable).with_name("dbt")
+DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else "dbt"
+
+
 def _stale(manifest: Path) -> bool:
     if not manifest.exists():
         return True
@@ -26,8 +31,7 @@ def ensure_manifest() -> Path:
     """Run `dbt parse` when target/manifest.json is missing or older than the models."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
     if _stale(manifest):
-        dbt = Path(sys.executable).with_name("dbt")
-        subprocess.run([str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
+        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet",
                         "--profiles-dir", str(DBT_PROJECT_DIR)],
                        cwd=DBT_PROJECT_DIR, check=True)
     return manifest

@@ -1,6 +1,5 @@
 """Dagster resources: the database and the compute device."""
 
-from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Iterator

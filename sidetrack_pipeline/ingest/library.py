@@ -14,7 +14,7 @@ import mutagen
 from psycopg2.extras import Json, execute_values
 
 from sidetrack_pipeline.ingest.catalog import TrackRow, upsert_artists, upsert_releases, upsert_tracks
-from sidetrack_pipeline.sources.listen import artist_key, clean_mbid, name_key, release_key, track_key
+from sidetrack_pipeline.sources.listen import artist_key, clean_mbid, name_key, normalise, release_key, track_key
 
 log = logging.getLogger(__name__)
 
@@ -95,35 +95,73 @@ def scan_library(conn, root: Path) -> ScanReport:
     return report
 
 
-def reconcile_tracks(conn) -> int:
-    """Merge name-only tracks into the MBID-identified track with the same artist and title.
+def _merge_map(rows, group_key) -> list[tuple[int, int]]:
+    """(from_id, to_id): each name-only entity → the single MBID entity sharing its group key.
+    A group with several MBID entities (two artists of one name) is ambiguous and left alone."""
+    groups: dict = {}
+    for ident, mbid, *rest in rows:
+        groups.setdefault(group_key(*rest), []).append((ident, mbid))
+    pairs = []
+    for members in groups.values():
+        identified = {mbid: ident for ident, mbid in members if mbid}
+        if len(identified) == 1:
+            target = next(iter(identified.values()))
+            pairs += [(ident, target) for ident, mbid in members if not mbid]
+    return pairs
 
-    A client that sent no MBIDs creates `name:` tracks; once the same recording is known by MBID
-    (from another listen or a tagged file), its listens move there. Returns tracks merged.
-    """
-    with conn.cursor() as cur:
-        cur.execute("""
-            create temp table merge_map on commit drop as
-            select n.track_id as from_id, min(m.track_id) as to_id
-            from track n join track m on m.name_key = n.name_key and m.mbid is not null
-            where n.mbid is null
-            group by n.track_id""")
-        # The same play recorded under both identities is one listen.
-        cur.execute("""
-            delete from listen l using merge_map mm
-            where l.track_id = mm.from_id and exists (
-                select 1 from listen o
-                where o.user_id = l.user_id and o.track_id = mm.to_id and o.played_at = l.played_at)""")
-        cur.execute("update listen l set track_id = mm.to_id from merge_map mm where l.track_id = mm.from_id")
-        cur.execute("""
-            update labels_user u set track_id = mm.to_id from merge_map mm
-            where u.track_id = mm.from_id and not exists (
-                select 1 from labels_user o where o.user_id = u.user_id and o.track_id = mm.to_id
-                and o.axis = u.axis and o.source = u.source)""")
-        cur.execute("delete from track where track_id in (select from_id from merge_map)")
-        merged = cur.rowcount
-        cur.execute("drop table merge_map")
+
+def _apply(cur, pairs, updates: list[str], table: str, id_column: str) -> int:
+    if not pairs:
+        return 0
+    cur.execute("create temp table merge_map (from_id int primary key, to_id int) on commit drop")
+    execute_values(cur, "insert into merge_map values %s", pairs)
+    for sql in updates:
+        cur.execute(sql)
+    cur.execute(f"delete from {table} where {id_column} in (select from_id from merge_map)")
+    merged = cur.rowcount
+    cur.execute("drop table merge_map")
     return merged
+
+
+@dataclass
+class ReconcileReport:
+    artists: int = 0
+    releases: int = 0
+    tracks: int = 0
+
+
+def reconcile_catalogue(conn) -> ReconcileReport:
+    """Merge name-only artists, releases and tracks into their MBID-identified twins.
+
+    A client that sent no MBIDs creates `name:` entities; once the same artist, release or
+    recording is known by MBID (from another listen or a tagged file), everything that pointed
+    at the name-only row moves to the MBID row. Idempotent.
+    """
+    report = ReconcileReport()
+    with conn.cursor() as cur:
+        cur.execute("select artist_id, mbid, name from artist")
+        report.artists = _apply(cur, _merge_map(cur.fetchall(), normalise), [
+            "update track t set artist_id = m.to_id from merge_map m where t.artist_id = m.from_id",
+            "update release r set artist_id = m.to_id from merge_map m where r.artist_id = m.from_id",
+        ], "artist", "artist_id")
+        cur.execute("select release_id, mbid, artist_id, title from release")
+        report.releases = _apply(cur, _merge_map(cur.fetchall(), lambda a, t: (a, normalise(t))), [
+            "update track t set release_id = m.to_id from merge_map m where t.release_id = m.from_id",
+        ], "release", "release_id")
+        cur.execute("select track_id, mbid, name_key from track")
+        report.tracks = _apply(cur, _merge_map(cur.fetchall(), lambda k: k), [
+            # The same play recorded under both identities is one listen.
+            """delete from listen l using merge_map m
+               where l.track_id = m.from_id and exists (
+                   select 1 from listen o
+                   where o.user_id = l.user_id and o.track_id = m.to_id and o.played_at = l.played_at)""",
+            "update listen l set track_id = m.to_id from merge_map m where l.track_id = m.from_id",
+            """update labels_user u set track_id = m.to_id from merge_map m
+               where u.track_id = m.from_id and not exists (
+                   select 1 from labels_user o where o.user_id = u.user_id and o.track_id = m.to_id
+                   and o.axis = u.axis and o.source = u.source)""",
+        ], "track", "track_id")
+    return report
 
 
 @dataclass
@@ -139,7 +177,8 @@ def match_files(conn) -> MatchReport:
     never listened to become catalogue tracks too. Tracks whose file vanished lose their path."""
     report = MatchReport()
     with conn.cursor() as cur:
-        cur.execute("""select path, content_hash, duration_s, recording_mbid::text, artist, title, album
+        cur.execute("""select path, content_hash, duration_s, recording_mbid::text, artist, title, album,
+                              tags->'musicbrainz_artistid'->>0, tags->'musicbrainz_albumid'->>0
                        from audio_file where artist is not null and title is not null order by path""")
         files = cur.fetchall()
         report.files = len(files)
@@ -149,16 +188,17 @@ def match_files(conn) -> MatchReport:
         by_name = dict(cur.fetchall())
 
         artists, releases, new_rows, links = {}, {}, [], []
-        for path, digest, duration, mbid, artist, title, album in files:
+        for path, digest, duration, mbid, artist, title, album, artist_tag, album_tag in files:
+            artist_mbid, release_mbid = clean_mbid(artist_tag), clean_mbid(album_tag)
             key = track_key(mbid, artist, title)
             track_id = by_mbid_key.get(key) if mbid else None
             track_id = track_id or by_name.get(name_key(artist, title))
             if track_id is None:
-                a_key = artist_key(artist, None)
-                artists.setdefault(a_key, (artist, None))
-                r_key = release_key(a_key, album, None) if album else None
+                a_key = artist_key(artist, artist_mbid)
+                artists.setdefault(a_key, (artist, artist_mbid))
+                r_key = release_key(a_key, album, release_mbid) if album else None
                 if r_key:
-                    releases.setdefault(r_key, (album, a_key, None))
+                    releases.setdefault(r_key, (album, a_key, release_mbid))
                 new_rows.append(TrackRow(key, name_key(artist, title), title, a_key, r_key, mbid,
                                          int(duration * 1000) if duration else None))
             links.append((key, track_id, path, digest, duration))

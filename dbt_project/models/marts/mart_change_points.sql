@@ -4,12 +4,13 @@
 -- weeks with fewer than var('cusum_min_week_listens') listens; observed weeks only, in order.
 --
 -- Per week t (a recursive CTE over the week index, one chain per user × axis):
---   * reference: mean m and sample sd s of the n weekly means since the last reset (before t).
---     While n < var('cusum_warmup_weeks') the week only joins the reference (S+ = S- = 0).
---   * self-starting standardisation: T = (x_t - m) / (max(s, var('cusum_sd_floor')) * sqrt(1 + 1/n))
---     is Student-t with n - 1 degrees of freedom; z_t is its normal score (Wallace's approximation
---     z = sign(T) * (8v + 1) / (8v + 3) * sqrt(v * ln(1 + T^2 / v)), v = n - 1), which keeps the
---     small references of the first weeks from raising false alarms.
+--   * noise: sigma = the series' robust week-to-week noise, median(|x_t - x_{t-1}|) / (0.6745 * sqrt 2),
+--     at least var('cusum_sd_floor'). Successive differences are barely moved by level shifts or
+--     slow drifts, so sigma stays honest where a reference sd would be inflated by the very change
+--     we look for (a change during a fresh reference's warm-up was missed that way).
+--   * reference: mean m of the n weekly means since the last reset (before t). While
+--     n < var('cusum_warmup_weeks') the week only joins the reference (S+ = S- = 0).
+--   * standardisation: z_t = (x_t - m) / (sigma * sqrt(1 + 1/n)) (the sqrt term: m is estimated).
 --   * S+_t = max(0, S+_{t-1} + z_t - k),  S-_t = max(0, S-_{t-1} - z_t - k)   (k = var('cusum_k'))
 --   * alarm when S+ or S- exceeds h = var('cusum_h'): direction 'up' (S+) or 'down' (S-).
 --     Otherwise x_t joins the reference (the reference keeps learning).
@@ -43,17 +44,40 @@ weekly as (
       and sample_size >= {{ var('cusum_min_week_listens') | int }}
 ),
 
-series as (
+steps as (
     select
         user_id,
         axis,
-        week,
-        x,
+        abs(x - lag(x) over (partition by user_id, axis order by week)) as step
+    from weekly
+),
+
+noise as (
+    select
+        user_id,
+        axis,
+        greatest(
+            coalesce(percentile_cont(0.5) within group (order by step) / (0.6745 * sqrt(2)), 0),
+            {{ sd_floor }}
+        ) as sigma
+    from steps
+    where step is not null
+    group by user_id, axis
+),
+
+series as (
+    select
+        weekly.user_id,
+        weekly.axis,
+        weekly.week,
+        weekly.x,
+        coalesce(noise.sigma, {{ sd_floor }}) as sigma,
         row_number() over w::integer as idx,
         -- prefix sum of the weekly means (segment means in the refinement step)
-        sum(x) over (w rows between unbounded preceding and current row) as csum
+        sum(weekly.x) over (w rows between unbounded preceding and current row) as csum
     from weekly
-    window w as (partition by user_id, axis order by week)
+    left join noise on noise.user_id = weekly.user_id and noise.axis = weekly.axis
+    window w as (partition by weekly.user_id, weekly.axis order by weekly.week)
 ),
 
 cusum (
@@ -101,21 +125,8 @@ cusum (
     cross join lateral (
         select case
             when c.ref_n >= {{ warmup }} then
-                (s.x - c.ref_sum / c.ref_n)
-                / (
-                    greatest(
-                        sqrt(greatest(c.ref_sq - c.ref_sum * c.ref_sum / c.ref_n, 0) / (c.ref_n - 1)),
-                        {{ sd_floor }}
-                    )
-                    * sqrt(1 + 1.0 / c.ref_n)
-                )
-        end as t_score
-    ) as tt
-    cross join lateral (
-        select
-            sign(tt.t_score)
-            * (8 * (c.ref_n - 1) + 1)::double precision / (8 * (c.ref_n - 1) + 3)
-            * sqrt((c.ref_n - 1) * ln(1 + tt.t_score * tt.t_score / (c.ref_n - 1))) as z
+                (s.x - c.ref_sum / c.ref_n) / (s.sigma * sqrt(1 + 1.0 / c.ref_n))
+        end as z
     ) as zz
     cross join lateral (
         select

@@ -1,6 +1,5 @@
 """Audio analysis: handcrafted MIR features per matched file, then the track vectors."""
 
-from __future__ import annotations
 
 import time
 

@@ -1,6 +1,5 @@
 """Analytics over the marts: the 2-D taste trajectory."""
 
-from __future__ import annotations
 
 import dagster as dg
 import numpy as np

@@ -1,6 +1,5 @@
 """The dbt project (staging → intermediate → marts) as Dagster assets, wired to the Python assets."""
 
-from __future__ import annotations
 
 import os
 from typing import Any, Mapping
@@ -13,11 +12,11 @@ from sidetrack_pipeline.defs.resources import DatabaseResource
 
 # Which Python asset produces each raw table dbt reads.
 SOURCE_ASSETS = {
-    "users": "listens",
-    "listen": "tracks",          # listens are final once track identities are reconciled
-    "artist": "track_files",
-    "release": "track_files",
-    "track": "track_files",
+    "users": "users",
+    "listen": "listens",
+    "artist": "artists",
+    "release": "releases",
+    "track": "tracks",
     "features": "audio_features",
     "mood_scores": "mood_scores",
 }

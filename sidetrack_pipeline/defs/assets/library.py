@@ -1,10 +1,8 @@
 """The local audio library: files under AUDIO_ROOT, matched to catalogue tracks."""
 
-from __future__ import annotations
 
 import dagster as dg
 
-from sidetrack_pipeline.defs.assets.ingest import tracks
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.ingest.library import match_files, scan_library
 from sidetrack_pipeline.settings import get_settings
@@ -25,7 +23,7 @@ def audio_files(context: dg.AssetExecutionContext, database: DatabaseResource) -
         "removed_this_run": report.removed, "files_without_tags": report.unreadable_tags})
 
 
-@dg.asset(group_name="library", deps=[audio_files, tracks], kinds={"python", "postgres"})
+@dg.asset(group_name="library", deps=[audio_files, "tracks"], kinds={"python", "postgres"})
 def track_files(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """Which local file each track is: matched by recording MBID, else by artist + title.
     Files of tracks never listened to join the catalogue too."""

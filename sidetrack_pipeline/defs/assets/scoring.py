@@ -1,6 +1,5 @@
 """Mood scores: the ten vibe axes per track."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,119 @@
+"""The whole pipeline, end to end, on real parts: `sidetrack demo` builds the library and a
+ListenBrainz export, imports it, materialises every asset through Dagster against the embedded
+PostgreSQL, runs the real dbt models, and must find the regime shift it planted."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sidetrack_pipeline.cli import app
+from sidetrack_pipeline.db import connect
+from sidetrack_pipeline.demo.library import load_ground_truth
+from sidetrack_pipeline.demo.run import run_demo
+from tests.conftest import _create_db
+
+AXES = 10
+TABLES = ("users", "artist", "release", "track", "listen", "listen_import", "audio_file", "features",
+          "analysis_error", "embeddings", "mood_scores", "track_projection", "taste_trajectory_week",
+          "marts.mart_mood_week", "marts.mart_change_points", "marts.mart_overview", "marts.mart_listens_week")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_env(pg_admin_uri, tmp_path_factory):
+    url = _create_db(pg_admin_uri, f"e2e_{os.getpid()}")
+    home = tmp_path_factory.mktemp("demo-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIDETRACK_HOME", str(home))
+        mp.setenv("SIDETRACK_DATABASE_URL", url)
+        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
+        mp.setenv("TORCH_DEVICE", "auto")
+        mp.setenv("ANALYSIS_WORKERS", "2")
+        yield url, home
+
+
+@pytest.fixture(scope="module")
+def demo_runs(demo_env):
+    """The demo, run twice in a row, with every table's row count after each run."""
+    url, _ = demo_env
+    summaries, counts = [], []
+    for _ in range(2):
+        summaries.append(run_demo(echo=lambda *_: None))
+        with connect(url) as conn, conn.cursor() as cur:
+            snapshot = {}
+            for table in TABLES:
+                cur.execute(f"select count(*) from {table}")
+                snapshot[table] = cur.fetchone()[0]
+            counts.append(snapshot)
+    return summaries, counts
+
+
+def _scalar(url, sql):
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def test_demo_fills_every_layer(demo_env, demo_runs):
+    url, _ = demo_env
+    summary = demo_runs[0][0]
+    assert summary.import_report.inserted > 2000 and not summary.import_report.rejected
+    fully_scored = _scalar(url, """select count(*) from (select track_id from mood_scores
+                                   group by track_id having count(distinct axis) = 10) s""")
+    assert _scalar(url, "select count(*) from features") >= 40
+    assert fully_scored >= 40
+    assert _scalar(url, "select count(*) from analysis_error") == 0
+    weeks = _scalar(url, "select count(*) from (select week from marts.mart_mood_week "
+                         "group by week having count(distinct axis) = 10) w")
+    assert weeks >= 70
+    assert _scalar(url, "select count(*) from marts.mart_mood_week") >= 70 * AXES
+    # every listen of the demo has a local file: nothing unmatched, nothing duplicated
+    assert _scalar(url, "select count(*) from track where local_path is null") == 0
+    assert _scalar(url, "select count(*) from taste_trajectory_week") == summary.weeks
+
+
+def test_planted_shift_is_found(demo_runs):
+    summary = demo_runs[0][0]
+    near = [cp for cp in summary.change_points if abs((cp[1] - summary.shift_week).days) <= 14]
+    assert near, f"no change-point within 2 weeks of {summary.shift_week}: {summary.change_points}"
+    directions = {axis: direction for axis, _, direction, _ in near}
+    # the shift goes to dense, minor-key listening: energy up and/or valence down
+    assert directions.get("energy", "up") == "up" and directions.get("valence", "down") == "down"
+
+
+def test_demo_is_idempotent(demo_runs):
+    summaries, counts = demo_runs
+    assert counts[0] == counts[1]
+    assert summaries[1].import_report.inserted == 0
+    assert summaries[1].change_points == summaries[0].change_points
+
+
+def test_analyze_cli_bpm_matches_ground_truth(demo_env, demo_runs):
+    library = demo_runs[0][0].library_dir
+    truth = load_ground_truth(library)[:8]
+    result = CliRunner().invoke(app, ["analyze", "--json", *[str(library / t["path"]) for t in truth]])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert len(rows) == len(truth)
+    for row, t in zip(rows, truth):
+        assert abs(row["bpm"] - t["tempo_bpm"]) / t["tempo_bpm"] <= 0.04, (row["path"], row["bpm"], t["tempo_bpm"])
+        assert {"key", "mode", "loudness_lufs", "spectral_centroid_hz", "onset_rate", "stereo_width",
+                "pumpiness", "bpm_confidence", "key_confidence"} <= row.keys()
+
+
+def test_dashboard_renders_from_the_marts(demo_env, demo_runs):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Listens"] == f"{demo_runs[0][0].row_counts['listen']:,}"
+    assert int(metrics["Weeks"]) >= 70
+    assert len(at.get("plotly_chart")) == 1
