@@ -51,8 +51,7 @@ def test_import_counts_and_is_idempotent(db_url, tmp_path):
         second = import_listenbrainz_export(conn, "alice", export)
     assert (second.inserted, second.duplicates) == (0, 5)
     after_second = _counts(db_url)
-    for table in ("users", "artist", "release", "track", "listen"):
-        assert after_second[table] == after_first[table]
+    assert after_second == after_first   # the same export keeps one import row and its rejects once
     with connect(db_url) as conn, conn.cursor() as cur:
         cur.execute("select timezone from users where user_name = 'alice'")
         assert cur.fetchone()[0] == "Europe/Berlin"   # kept when not given again

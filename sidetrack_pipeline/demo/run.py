@@ -49,7 +49,7 @@ def _history_tracks(library_dir: Path) -> list[dict]:
             "release_mbid": entry.get("release_mbid") or mbids.get("release"),
             "tempo_bpm": entry["tempo_bpm"], "mode": entry["mode"], "brightness": entry["brightness"],
             "density": entry["density"], "duration_s": entry["duration_s"],
-            "tracknumber": entry.get("tracknumber", 1),
+            "tracknumber": entry.get("track_number", 1),
         })
     return out
 

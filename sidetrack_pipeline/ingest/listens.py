@@ -1,7 +1,8 @@
 """Import a ListenBrainz export: every valid line once, every bad line reported, all or nothing.
 
 The whole import is one transaction, so a crash or a kill leaves the database as it was; the
-unique key on (user, track, played_at) makes a re-import insert nothing new.
+unique key on (user, track, played_at) makes a re-import insert nothing new, and the same export
+file (by content) keeps one `listen_import` row however often it is imported.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from psycopg2.extras import execute_values
 
 from sidetrack_pipeline.ingest.catalog import TrackRow, ensure_user, upsert_artists, upsert_releases, upsert_tracks
 from sidetrack_pipeline.sources.listen import Listen, artist_key, name_key, release_key, track_key
-from sidetrack_pipeline.sources.listenbrainz_export import ParsedLine, Rejected, read_export
+from sidetrack_pipeline.sources.listenbrainz_export import ParsedLine, Rejected, export_fingerprint, read_export
 
 
 @dataclass
@@ -97,9 +98,13 @@ def import_listenbrainz_export(conn, user_name: str, path: Path, timezone: str |
     with conn.cursor() as cur:
         user_id = ensure_user(cur, user_name, timezone)
         cur.execute(
-            "insert into listen_import (user_id, source, path) values (%s, %s, %s) returning import_id",
-            (user_id, source, str(path)))
+            """insert into listen_import (user_id, source, content_hash, path) values (%s, %s, %s, %s)
+               on conflict (user_id, source, content_hash)
+               do update set path = excluded.path, imported_at = now()
+               returning import_id""",
+            (user_id, source, export_fingerprint(Path(path)), str(path)))
         report.import_id = cur.fetchone()[0]
+        cur.execute("delete from listen_reject where import_id = %s", (report.import_id,))
         track_ids = _catalogue(cur, [p.listen for p in parsed])
         rows = [(user_id, track_id, p.listen.played_at, source, p.listen.recording_msid, report.import_id)
                 for p, track_id in zip(parsed, track_ids)]

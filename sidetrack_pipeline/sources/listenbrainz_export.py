@@ -8,6 +8,7 @@ Every line is either a `Listen` or a `Rejected` with its file, line number and r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -143,6 +144,17 @@ def read_export(path: Path) -> Iterator[ParsedLine | Rejected]:
                     yield Rejected(name, line_no, f"broken JSON: {exc.msg} at column {exc.colno}", raw)
                 except ValueError as exc:
                     yield Rejected(name, line_no, str(exc), raw)
+
+
+def export_fingerprint(path: Path) -> str:
+    """sha256 of the export's listens files (names and bytes), the same for a zip and its folder."""
+    digest = hashlib.sha256()
+    for name, opener in _listen_files(Path(path)):
+        digest.update(name.replace("\\", "/").encode() + b"\0")
+        with opener(name) as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def export_username(path: Path) -> str | None:

@@ -64,16 +64,19 @@ create table track (
 create index track_mbid_idx on track (mbid);
 create index track_name_key_idx on track (name_key);
 
+-- One row per distinct export file and user; importing the same file again updates it.
 create table listen_import (
     import_id    serial primary key,
     user_id      integer not null references users,
     source       text not null,
+    content_hash text not null,
     path         text not null,
-    started_at   timestamptz not null default now(),
+    imported_at  timestamptz not null default now(),
     lines_read   integer not null default 0,
     inserted     integer not null default 0,
     duplicates   integer not null default 0,
-    rejected     integer not null default 0
+    rejected     integer not null default 0,
+    unique (user_id, source, content_hash)
 );
 
 -- Lines an import could not use, kept verbatim so nothing is lost.
