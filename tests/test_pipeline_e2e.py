@@ -94,6 +94,18 @@ def test_demo_is_idempotent(demo_runs):
     assert summaries[1].change_points == summaries[0].change_points
 
 
+def test_bpm_matches_ground_truth_across_the_library(demo_env, demo_runs):
+    url, _ = demo_env
+    library = demo_runs[0][0].library_dir
+    truth = {str((library / t["path"]).resolve()): t["tempo_bpm"] for t in load_ground_truth(library)}
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("select t.local_path, f.bpm from features f join track t using (track_id)")
+        measured = dict(cur.fetchall())
+    assert set(measured) == set(truth)
+    within = [abs(measured[p] - bpm) / bpm <= 0.04 for p, bpm in truth.items()]
+    assert sum(within) / len(within) >= 0.9, sorted((truth[p], measured[p]) for p in truth)
+
+
 def test_analyze_cli_bpm_matches_ground_truth(demo_env, demo_runs):
     library = demo_runs[0][0].library_dir
     truth = load_ground_truth(library)[:8]

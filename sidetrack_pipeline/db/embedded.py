@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# pgserver keeps a lock file in the user's runtime dir; without XDG_RUNTIME_DIR (cron, containers,
+# root shells) platformdirs falls back to /tmp/runtime-<uid> and warns about it on every import.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 DATABASE_NAME = "sidetrack"
 

@@ -55,9 +55,10 @@ def score_features(features: Mapping) -> list[AxisScore]:
     loudness = _scale(_get(features, "loudness_lufs"), -30, -6)
     onsets = _scale(_get(features, "onset_rate"), 0.5, 8.0)
     brightness = _log_scale(_get(features, "spectral_centroid_hz"), 300, 4000)
-    flux = _scale(_get(features, "spectral_flux"), 0.0, 0.2)
-    flatness = _scale(_get(features, "spectral_flatness"), 0.0, 0.35)
-    dyn_complexity = _scale(_get(features, "dynamic_complexity"), 0.0, 8.0)
+    flux = _scale(_get(features, "spectral_flux"), 0.01, 0.08)
+    # Flatness spans decades (1e-5 for pure tones, ~0.3 for noise): compare it on a log scale.
+    flatness = _log_scale(_get(features, "spectral_flatness"), 1e-5, 0.1)
+    dyn_complexity = _scale(_get(features, "dynamic_complexity"), 0.0, 4.0)
     onsets_per_beat = (_get(features, "onset_rate") or 0) * 60 / bpm if bpm else None
 
     energy = 0.4 * loudness + 0.3 * onsets + 0.15 * tempo + 0.15 * flux
@@ -65,9 +66,10 @@ def score_features(features: Mapping) -> list[AxisScore]:
     valence = 0.6 * mode_term + 0.25 * brightness + 0.15 * tempo
     danceability = 0.7 * _scale(_get(features, "danceability"), 0.8, 2.2) + 0.3 * bpm_conf
     rhythmic_complexity = 0.6 * _scale(onsets_per_beat, 0.75, 4.0) + 0.4 * (1 - bpm_conf)
-    texture_density = 0.5 * flatness + 0.3 * onsets + 0.2 * (1 - dyn_complexity)
-    width = _scale(_get(features, "stereo_width"), 0.0, 0.45)
-    decorrelation = _scale(1 - (_get(features, "lr_correlation") if _get(features, "lr_correlation") is not None else 1), 0, 1)
+    texture_density = 0.4 * flatness + 0.3 * onsets + 0.3 * (1 - dyn_complexity)
+    width = _scale(_get(features, "stereo_width"), 0.0, 0.25)
+    lr_corr = _get(features, "lr_correlation")
+    decorrelation = _scale(1 - (lr_corr if lr_corr is not None else 1), 0, 0.5)
     stereo_size = 0.7 * width + 0.3 * decorrelation
 
     values = {
