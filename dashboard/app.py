@@ -69,8 +69,9 @@ def main() -> None:
                       labels={"mean_value": "weekly mean (0–1)", "ema_4w": "4-week EMA (0–1)", "week": ""})
         for row in changes[changes["axis"].isin(chosen)].itertuples():
             fig.add_vline(x=str(row.week), line_dash="dot", line_color="grey")
-        fig.update_layout(legend_title_text="", height=420, margin=dict(l=10, r=10, t=10, b=10))
-        st.plotly_chart(fig, use_container_width=True)
+        fig.update_layout(legend=dict(title_text="", orientation="h", y=1.08, x=0), height=420,
+                          margin=dict(l=10, r=10, t=30, b=10))
+        st.plotly_chart(fig, width="stretch")
 
     left, right = st.columns([2, 1])
     with left:
@@ -81,8 +82,7 @@ def main() -> None:
         if changes.empty:
             st.caption("No shifts detected yet.")
         else:
-            st.dataframe(changes[["week", "axis", "direction", "magnitude"]], hide_index=True,
-                         use_container_width=True)
+            st.dataframe(changes[["week", "axis", "direction", "magnitude"]], hide_index=True, width="stretch")
 
 
 main()
