@@ -8,6 +8,9 @@ SIDETRACK_DATABASE_URL  an external PostgreSQL (with pgvector) to use instead of
 AUDIO_ROOT              the folder of the user's own audio files (default: the demo library).
 LISTENS_EXPORTS         ListenBrainz exports the `listens` asset imports, `user=path` separated by `;`.
 TORCH_DEVICE            auto | cuda | cpu.
+EMBEDDING_MODEL         learned embedding models to run, comma-separated (default msd-musicnn;
+                        `none` turns them off). See `sidetrack models list`.
+SIDETRACK_MODELS_DIR    where converted model weights live (default $SIDETRACK_HOME/models).
 EXCERPT_SECONDS         analyse a centred excerpt of this length instead of the full track (0 = full).
 ANALYSIS_WORKERS        process-pool size for audio analysis (default: number of cores).
 """
@@ -33,6 +36,7 @@ class Settings:
     audio_root: Path
     listens_exports: tuple[tuple[str, Path], ...]
     torch_device: str
+    embedding_models: tuple[str, ...]
     excerpt_seconds: float
     analysis_workers: int
 
@@ -55,6 +59,11 @@ def _parse_exports(raw: str) -> tuple[tuple[str, Path], ...]:
     return tuple(exports)
 
 
+def _parse_models(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip().lower() for n in raw.split(",") if n.strip()))
+    return () if names in ((), ("none",)) else names
+
+
 def get_settings() -> Settings:
     env = os.environ
     home = Path(env.get("SIDETRACK_HOME") or default_home()).expanduser().resolve()
@@ -67,6 +76,7 @@ def get_settings() -> Settings:
         audio_root=Path(env.get("AUDIO_ROOT") or home / "demo" / "library").expanduser(),
         listens_exports=_parse_exports(env.get("LISTENS_EXPORTS", "")),
         torch_device=device,
+        embedding_models=_parse_models(env.get("EMBEDDING_MODEL", "msd-musicnn")),
         excerpt_seconds=float(env.get("EXCERPT_SECONDS") or 0),
         analysis_workers=max(1, int(env.get("ANALYSIS_WORKERS") or os.cpu_count() or 1)),
     )

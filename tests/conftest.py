@@ -14,6 +14,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from sidetrack_pipeline.models.musicnn.fetch import WHEEL_NAME, download_wheel, fetch_musicnn
+from sidetrack_pipeline.models.registry import is_cached
+
 from sidetrack_pipeline.db import embedded
 from sidetrack_pipeline.db.migrate import upgrade
 
@@ -62,3 +65,27 @@ def sidetrack_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SIDETRACK_DATABASE_URL", db_url)
     monkeypatch.setenv("TORCH_DEVICE", "cpu")
     return home
+
+
+# Real musicnn weights: the wheel is downloaded from the package index once and kept under /tmp.
+MODELS_TEST_CACHE = Path(tempfile.gettempdir()) / "sidetrack-test-models"
+
+
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    """The musicnn 0.1.0 wheel, downloaded with pip once and kept under /tmp."""
+    folder = MODELS_TEST_CACHE / "wheel"
+    wheel = folder / WHEEL_NAME
+    if not wheel.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = download_wheel(folder, MODELS_TEST_CACHE)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def models_cache(musicnn_wheel: Path) -> Path:
+    """A filled model cache: $SIDETRACK_MODELS_DIR when set, else one under /tmp."""
+    cache = Path(os.environ.get("SIDETRACK_MODELS_DIR") or MODELS_TEST_CACHE / "cache")
+    if not all(is_cached(name, cache) for name in ("msd-musicnn", "mtt-musicnn")):
+        fetch_musicnn(cache, wheel=musicnn_wheel)
+    return cache

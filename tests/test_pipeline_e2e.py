@@ -19,14 +19,14 @@ from tests.conftest import _create_db
 
 AXES = 10
 TABLES = ("users", "artist", "release", "track", "listen", "listen_import", "audio_file", "features",
-          "analysis_error", "embeddings", "mood_scores", "track_projection", "taste_trajectory_week",
+          "analysis_error", "embeddings", "model_tags", "mood_scores", "track_projection", "taste_trajectory_week",
           "marts.mart_mood_week", "marts.mart_change_points", "marts.mart_overview", "marts.mart_listens_week")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_env(pg_admin_uri, tmp_path_factory):
+def demo_env(pg_admin_uri, tmp_path_factory, models_cache):
     url = _create_db(pg_admin_uri, f"e2e_{os.getpid()}")
     home = tmp_path_factory.mktemp("demo-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -35,6 +35,8 @@ def demo_env(pg_admin_uri, tmp_path_factory):
         mp.setenv("DAGSTER_HOME", str(home / "dagster"))
         mp.setenv("TORCH_DEVICE", "auto")
         mp.setenv("ANALYSIS_WORKERS", "2")
+        mp.setenv("SIDETRACK_MODELS_DIR", str(models_cache))
+        mp.setenv("EMBEDDING_MODEL", "msd-musicnn")
         yield url, home
 
 
@@ -76,6 +78,26 @@ def test_demo_fills_every_layer(demo_env, demo_runs):
     # every listen of the demo has a local file: nothing unmatched, nothing duplicated
     assert _scalar(url, "select count(*) from track where local_path is null") == 0
     assert _scalar(url, "select count(*) from taste_trajectory_week") == summary.weeks
+
+
+def test_musicnn_embeddings_are_stored_and_searchable(demo_env, demo_runs):
+    url, _ = demo_env
+    tracks = _scalar(url, "select count(*) from track")
+    assert _scalar(url, "select count(*) from embeddings where model = 'msd-musicnn' and dim = 400") == tracks
+    assert _scalar(url, "select count(*) from embeddings where model = 'msd-musicnn-mean' and dim = 200") == tracks
+    assert _scalar(url, "select count(*) from model_tags where model = 'msd-musicnn'") == tracks * 50
+    # unit-length vectors, and the HNSW index answers a nearest-neighbour query
+    assert abs(_scalar(url, "select avg(vector_norm(embedding)) from embeddings where model = 'msd-musicnn'") - 1) < 1e-4
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("set enable_seqscan = off")
+        cur.execute("""explain select track_id from embeddings where model = 'msd-musicnn'
+                       order by embedding::vector(400) <=> (select embedding::vector(400) from embeddings
+                                                             where model = 'msd-musicnn' limit 1) limit 5""")
+        assert "embeddings_msd_musicnn_hnsw" in " ".join(r[0] for r in cur.fetchall())
+    # the demo is electronic music, and the model says so
+    top = _scalar(url, """select tag from model_tags where model = 'msd-musicnn'
+                          group by tag order by avg(probability) desc limit 1""")
+    assert top in {"electronic", "electronica", "techno", "dance", "House", "electro", "ambient", "chillout"}
 
 
 def test_planted_shift_is_found(demo_runs):

@@ -7,6 +7,7 @@ from typing import Iterator
 import dagster as dg
 
 from sidetrack_pipeline.db.connection import connect, database_url, libpq_params
+from sidetrack_pipeline.db.migrate import upgrade
 from sidetrack_pipeline.devices import select_device
 from sidetrack_pipeline.settings import get_settings
 
@@ -15,6 +16,10 @@ class DatabaseResource(dg.ConfigurableResource):
     """PostgreSQL + pgvector: SIDETRACK_DATABASE_URL, or the embedded server (started on demand)."""
 
     url: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every run brings the schema up to date first (idempotent, cheap when current).
+        upgrade(self.get_url())
 
     def get_url(self) -> str:
         return self.url or database_url()
