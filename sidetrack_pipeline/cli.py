@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from sidetrack_pipeline.cli_models import embed, models_app
 from sidetrack_pipeline.settings import get_settings
 
 app = typer.Typer(help="SideTrack: taste analytics for your own music listening.", no_args_is_help=True,
                   add_completion=False)
 db_app = typer.Typer(help="The database SideTrack uses.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.command("embed")(embed)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,27 +67,83 @@ def import_listens(
 def analyze(
     files: List[Path] = typer.Argument(..., help="audio files"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per file (JSON lines)"),
-    excerpt_seconds: float = typer.Option(0.0, help="analyse a centred excerpt of this many seconds"),
+    excerpt_seconds: Optional[float] = typer.Option(
+        None, "--excerpt-seconds", min=0,
+        help="analyse a centred excerpt of this many seconds (default: EXCERPT_SECONDS; 0 = "
+             "the whole track, up to MAX_ANALYSIS_SECONDS)"),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="files analysed in parallel (default: ANALYSIS_WORKERS)"),
 ) -> None:
-    """Analyse audio files (no database needed)."""
-    from sidetrack_pipeline.audio.features import analyze_file
+    """Analyse audio files in parallel (no database needed); exit status 1 if any file failed.
 
+    Results are printed in the order of the arguments; with --json one object per line with
+    every feature, or {"path", "error"} for a file that could not be analysed. A progress bar
+    goes to stderr when stderr is a terminal, so stdout stays clean."""
+    from sidetrack_pipeline.audio.batch import analyze_many
+
+    settings = get_settings()
+    paths = [str(path) for path in files]
+    if excerpt_seconds is None:
+        excerpt_seconds = settings.excerpt_seconds
     failed = 0
-    for path in files:
-        try:
-            result = {"path": str(path), **analyze_file(path, excerpt_seconds=excerpt_seconds)}
-        except Exception as exc:  # one bad file must not stop the others
-            failed += 1
-            result = {"path": str(path), "error": f"{type(exc).__name__}: {exc}"}
-        if as_json:
-            typer.echo(json.dumps(result, sort_keys=True))
-        elif "error" in result:
-            typer.echo(f"{path}: ERROR {result['error']}")
-        else:
-            typer.echo(f"{path}: {result['bpm']:.1f} BPM, {result['key']} {result['mode']}, "
-                       f"{result['loudness_lufs']:.1f} LUFS, pumpiness {result['pumpiness']:.2f}")
+    with _analysis_progress(len(paths)) as advance:
+        results = analyze_many(paths, workers=min(workers or settings.analysis_workers, len(paths)),
+                               excerpt_seconds=excerpt_seconds, on_result=advance, ordered=True)
+        for result in results:
+            failed += result.error is not None
+            typer.echo(_format_analysis(result, as_json))
     if failed:
         raise typer.Exit(1)
+
+
+def _format_analysis(result, as_json: bool) -> str:
+    """One output line for an AnalysisResult: a JSON object, or a short human summary."""
+    if as_json:
+        body = {"path": result.path, "error": result.error} if result.error else {
+            "path": result.path, **result.features}
+        return json.dumps(_json_safe(body), sort_keys=True, allow_nan=False)
+    if result.error:
+        return f"{result.path}: ERROR {result.error}"
+    f = result.features
+
+    def show(key: str, fmt: str) -> str:
+        return "?" if f.get(key) is None else format(f[key], fmt)
+
+    return (f"{result.path}: {show('bpm', '.1f')} BPM, {f.get('key') or '?'} {f.get('mode') or ''}"
+            f", {show('loudness_lufs', '.1f')} LUFS, pumpiness {show('pumpiness', '.2f')}")
+
+
+def _json_safe(value):
+    """NaN/infinity become null: they are not JSON (features should never hold them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@contextmanager
+def _analysis_progress(total: int):
+    """Yield a callback that advances a progress bar on stderr, or does nothing when stderr
+    is not a terminal (or rich is missing)."""
+    try:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeRemainingColumn)
+    except ImportError:
+        Progress = None
+    if Progress is None or not sys.stderr.isatty():
+        yield lambda _result: None
+        return
+    # results printed to a terminal stdout are routed above the bar; a piped stdout is
+    # left alone, so it receives nothing but results
+    with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                  redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as progress:
+        task = progress.add_task("analysing", total=total)
+        yield lambda _result: progress.advance(task)
 
 
 @app.command()

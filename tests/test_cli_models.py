@@ -15,13 +15,17 @@ from sidetrack_pipeline.demo.synth import TrackSpec, render
 def test_fetch_from_a_given_wheel_then_list(tmp_path, monkeypatch, musicnn_wheel):
     monkeypatch.setenv("SIDETRACK_MODELS_DIR", str(tmp_path / "models"))
     runner = CliRunner()
-    before = runner.invoke(app, ["models", "list"])
-    assert "not fetched" in before.output
+    def state(output: str, name: str) -> str:
+        line = next(l for l in output.splitlines() if l.strip().startswith(name + " "))
+        return line.split()[1]
+
+    before = runner.invoke(app, ["models", "list"]).output
+    assert state(before, "msd-musicnn") == "not" and state(before, "mtt-musicnn") == "not"
     fetched = runner.invoke(app, ["models", "fetch", "--wheel", str(musicnn_wheel)])
     assert fetched.exit_code == 0, fetched.output
     assert "msd-musicnn" in fetched.output and "mtt-musicnn" in fetched.output
-    listed = runner.invoke(app, ["models", "list"])
-    assert listed.output.count("ready") == 2
+    listed = runner.invoke(app, ["models", "list"]).output
+    assert state(listed, "msd-musicnn") == "ready" and state(listed, "mtt-musicnn") == "ready"
 
 
 def test_embed_json(tmp_path, monkeypatch, models_cache):
