@@ -13,6 +13,9 @@ EMBEDDING_MODEL         learned embedding models to run, comma-separated (defaul
 SIDETRACK_MODELS_DIR    where converted model weights live (default $SIDETRACK_HOME/models).
 EXCERPT_SECONDS         analyse a centred excerpt of this length instead of the full track (0 = full).
 ANALYSIS_WORKERS        process-pool size for audio analysis (default: number of cores).
+MAX_ANALYSIS_SECONDS    longest stretch of one file that is decoded (centred window; default 1200).
+ANALYSIS_TIMEOUT_SECONDS  per-file wall-clock limit (default 300); ANALYSIS_MEMORY_MB: per-worker
+                        address-space limit (default 4096). Both read by audio/guard.py; 0 = off.
 """
 
 from __future__ import annotations
