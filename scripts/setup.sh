@@ -22,5 +22,7 @@ fi
 
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[test,models]'
+# Model architectures whose declared dependencies conflict with this stack (see pyproject.toml).
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt torchopenl3==1.0.1 demucs==4.1.0
 echo "SideTrack is installed in .venv (try: .venv/bin/sidetrack --help)"

@@ -1,6 +1,8 @@
 """Learned embeddings: pretrained models (musicnn) over every matched file, on the chosen device."""
 
+import os
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -9,8 +11,8 @@ from sidetrack_pipeline.defs.assets.library import track_files
 from sidetrack_pipeline.defs.resources import DatabaseResource, DeviceResource
 from sidetrack_pipeline.models.musicnn import features as musicnn_features
 from sidetrack_pipeline.models.musicnn.embed import MODEL_VERSION, embed_signals
-from sidetrack_pipeline.models.registry import load_model
-from sidetrack_pipeline.scoring.embedding_store import save_embedding, tracks_to_embed
+from sidetrack_pipeline.models.registry import get_spec, load_model
+from sidetrack_pipeline.scoring.embedding_store import save_embedding, save_vector, tracks_to_embed
 from sidetrack_pipeline.settings import get_settings
 
 TRACKS_PER_BATCH = 8     # tracks whose patches share forward passes
@@ -36,6 +38,14 @@ def learned_embeddings(context: dg.AssetExecutionContext, database: DatabaseReso
     stats = {"device": chosen, "models": ", ".join(settings.embedding_models) or "none"}
     started, embedded, errors, audio_s = time.perf_counter(), 0, 0, 0.0
     for name in settings.embedding_models:
+        spec = get_spec(name)
+        if spec.family != "musicnn":
+            if spec.embedding_dim == 0:
+                context.log.info(f"{name} has no embedding (a separation model); skipped here")
+                continue
+            done, failed = _embed_with_vector_model(context, database, name, chosen, settings.excerpt_seconds)
+            embedded, errors = embedded + done, errors + failed
+            continue
         model = load_model(name, device=chosen)
         with database.connect() as conn, conn.cursor() as cur:
             todo = tracks_to_embed(cur, name, MODEL_VERSION)
@@ -73,3 +83,27 @@ def learned_embeddings(context: dg.AssetExecutionContext, database: DatabaseReso
         **stats, "model_version": MODEL_VERSION, "embedded_this_run": embedded, "errors_this_run": errors,
         "tracks_per_second": round(embedded / elapsed, 2) if embedded and elapsed else 0.0,
         "realtime_factor": round(audio_s / elapsed, 1) if embedded and elapsed else 0.0})
+
+
+def _embed_with_vector_model(context, database: DatabaseResource, name: str, device: str,
+                             excerpt_seconds: float) -> tuple[int, int]:
+    """Models from user-given weights (PANNs, OpenL3): one pooled vector per track, no tags."""
+    model = load_model(name, device=device)
+    weights = Path(os.environ[get_spec(name).weights_env])   # load_model has checked it exists
+    stat = weights.stat()
+    version = f"{weights.name}:{stat.st_size}:{int(stat.st_mtime)}"   # other weights → recompute
+    with database.connect() as conn, conn.cursor() as cur:
+        todo = tracks_to_embed(cur, name, version)
+    done = failed = 0
+    for track_id, path, digest in todo:
+        try:
+            decoded = load_audio(path, excerpt_seconds=excerpt_seconds)
+            vector = model.embed(decoded.mono, decoded.sample_rate)
+        except Exception as exc:  # one bad file must not stop the batch
+            context.log.warning(f"{name}: {path}: {exc}")
+            failed += 1
+            continue
+        with database.connect() as conn, conn.cursor() as cur:
+            save_vector(cur, track_id, digest, name, version, vector)
+        done += 1
+    return done, failed
