@@ -18,8 +18,6 @@ from sidetrack_pipeline.models.registry import ModelNotAvailableError
 _LOOPBACK = ("127.", "::1", "localhost")
 # The architecture packages (the 'models' extra + torchopenl3, demucs installed --no-deps by
 # scripts/setup.sh) are required: a missing one fails these tests instead of skipping them.
-needs_torchlibrosa = needs_torchopenl3 = needs_demucs = pytest.mark.usefixtures()
-
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list:
@@ -74,7 +72,6 @@ def _common_failures(load, env_var: str, tmp_path: Path, monkeypatch: pytest.Mon
 _SMALL_CNN14 = {"widths": (4, 8, 8, 16, 16, 32), "classes_num": 5}
 
 
-@needs_torchlibrosa
 def test_panns_loads_official_format_and_embeds(tmp_path, monkeypatch):
     from sidetrack_pipeline.models.panns import Cnn14, load_panns
 
@@ -96,7 +93,6 @@ def test_panns_loads_official_format_and_embeds(tmp_path, monkeypatch):
             "fc_audioset.weight"} <= set(official)
 
 
-@needs_torchlibrosa
 def test_panns_failures(tmp_path, monkeypatch):
     from sidetrack_pipeline.models.panns import Cnn14, load_panns
 
@@ -127,7 +123,6 @@ def openl3_state() -> dict:
                          ).state_dict()
 
 
-@needs_torchopenl3
 def test_openl3_loads_torchopenl3_file_and_embeds(tmp_path, monkeypatch, openl3_state):
     from sidetrack_pipeline.models.openl3 import load_openl3
 
@@ -140,7 +135,6 @@ def test_openl3_loads_torchopenl3_file_and_embeds(tmp_path, monkeypatch, openl3_
     assert emb.shape == (512,) and np.isfinite(emb).all()
 
 
-@needs_torchopenl3
 def test_openl3_failures(tmp_path, monkeypatch, openl3_state):
     from sidetrack_pipeline.models.openl3 import load_openl3
 
@@ -174,7 +168,6 @@ def _small_htdemucs_package() -> dict:
             "state": get_state(net, None, half=True), "training_args": {}}
 
 
-@needs_demucs
 def test_demucs_loads_package_and_separates(tmp_path, monkeypatch):
     from sidetrack_pipeline.models.demucs import STEMS
 
@@ -189,7 +182,6 @@ def test_demucs_loads_package_and_separates(tmp_path, monkeypatch):
         assert stem.shape == (2, 22050) and np.isfinite(stem).all()
 
 
-@needs_demucs
 def test_demucs_failures(tmp_path, monkeypatch):
     from sidetrack_pipeline.models.demucs import load_demucs
 
