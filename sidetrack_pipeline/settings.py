@@ -11,6 +11,8 @@ TORCH_DEVICE            auto | cuda | cpu.
 EMBEDDING_MODEL         learned embedding models to run, comma-separated (default msd-musicnn;
                         `none` turns them off). See `sidetrack models list`.
 SIDETRACK_MODELS_DIR    where converted model weights live (default $SIDETRACK_HOME/models).
+USE_DEMUCS              true: measure pumpiness on Demucs drum/bass stems too (needs
+                        SIDETRACK_DEMUCS_CHECKPOINT); default false (band-pass proxy only).
 EXCERPT_SECONDS         analyse a centred excerpt of this length instead of the full track (0 = full).
 ANALYSIS_WORKERS        process-pool size for audio analysis (default: number of cores).
 MAX_ANALYSIS_SECONDS    longest stretch of one file that is decoded (centred window; default 1200).
@@ -40,6 +42,7 @@ class Settings:
     listens_exports: tuple[tuple[str, Path], ...]
     torch_device: str
     embedding_models: tuple[str, ...]
+    use_demucs: bool
     excerpt_seconds: float
     analysis_workers: int
 
@@ -80,6 +83,7 @@ def get_settings() -> Settings:
         listens_exports=_parse_exports(env.get("LISTENS_EXPORTS", "")),
         torch_device=device,
         embedding_models=_parse_models(env.get("EMBEDDING_MODEL", "msd-musicnn")),
+        use_demucs=env.get("USE_DEMUCS", "false").strip().lower() in {"1", "true", "yes", "on"},
         excerpt_seconds=float(env.get("EXCERPT_SECONDS") or 0),
         analysis_workers=max(1, int(env.get("ANALYSIS_WORKERS") or os.cpu_count() or 1)),
     )

@@ -11,7 +11,7 @@ import dagster as dg
 REPO = Path(__file__).resolve().parents[1]
 
 PYTHON_ASSETS = {"listens", "users", "tracks", "artists", "releases", "audio_files", "track_files", "audio_features",
-                 "track_vectors", "learned_embeddings",
+                 "track_vectors", "learned_embeddings", "stem_pumpiness_scores",
                  "mood_scores", "taste_trajectory"}
 DBT_MARTS = {"mart_mood_week", "mart_change_points", "mart_overview", "mart_listens_week"}
 

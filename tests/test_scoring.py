@@ -57,3 +57,10 @@ def test_track_vector_has_the_declared_dimension():
     vec = vectors.track_vector(BASE)
     assert vec.shape == (vectors.DIM,) and vec.dtype.kind == "f"
     assert vectors.track_vector({**BASE, "mode": "major"})[2] > vec[2]
+
+
+def test_stem_pumpiness_is_preferred_when_measured():
+    proxy = _scores(pumpiness=0.2)["pumpiness"]
+    stems = _scores(pumpiness=0.2, extra={**BASE["extra"], "pumpiness_stems": 0.7})["pumpiness"]
+    assert proxy.value == pytest.approx(0.2) and stems.value == pytest.approx(0.7)
+    assert stems.confidence > proxy.confidence

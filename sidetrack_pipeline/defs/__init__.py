@@ -5,11 +5,12 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from sidetrack_pipeline.defs.assets import analysis, analytics, dbt, embeddings, ingest, library, scoring
+from sidetrack_pipeline.defs.assets import analysis, analytics, dbt, embeddings, ingest, library, scoring, stems
 from sidetrack_pipeline.defs.dbt_project import DBT_EXECUTABLE, dbt_project
 from sidetrack_pipeline.defs.resources import DatabaseResource, DeviceResource
 
-all_assets = dg.load_assets_from_modules([ingest, library, analysis, embeddings, scoring, dbt, analytics])
+all_assets = dg.load_assets_from_modules([ingest, library, analysis, stems, embeddings, scoring, dbt,
+                                           analytics])
 
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline", selection=dg.AssetSelection.all(),

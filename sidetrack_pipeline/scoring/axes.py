@@ -44,6 +44,14 @@ def _get(features: Mapping, key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
+def _pumpiness(features: Mapping, bpm_conf: float) -> tuple[float, float]:
+    """Stem-based pumpiness (Demucs, USE_DEMUCS) when measured, else the band-pass proxy."""
+    stems = (features.get("extra") or {}).get("pumpiness_stems")
+    if isinstance(stems, (int, float)) and math.isfinite(stems):
+        return _scale(stems, 0.0, 1.0), 0.75 + 0.25 * bpm_conf
+    return _scale(_get(features, "pumpiness"), 0.0, 1.0), 0.5 + 0.5 * bpm_conf
+
+
 def score_features(features: Mapping) -> list[AxisScore]:
     """All ten axes for one track's features (the dict `audio.features.analyze_file` returns)."""
     bpm = _get(features, "bpm")
@@ -78,7 +86,7 @@ def score_features(features: Mapping) -> list[AxisScore]:
         "danceability": (danceability, 0.5 + 0.5 * bpm_conf),
         "brightness": (brightness, 1.0),
         "rhythmic_complexity": (rhythmic_complexity, 0.5 + 0.5 * bpm_conf),
-        "pumpiness": (_scale(_get(features, "pumpiness"), 0.0, 1.0), 0.5 + 0.5 * bpm_conf),
+        "pumpiness": _pumpiness(features, bpm_conf),
         "texture_density": (texture_density, 1.0),
         "stereo_size": (stereo_size, 1.0 if features.get("channels", 2) >= 2 else 0.5),
         "tempo": (tempo, bpm_conf if bpm else 0.0),

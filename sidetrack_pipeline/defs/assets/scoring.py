@@ -4,11 +4,12 @@
 import dagster as dg
 
 from sidetrack_pipeline.defs.assets.analysis import audio_features
+from sidetrack_pipeline.defs.assets.stems import stem_pumpiness_scores
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.scoring import axes, store
 
 
-@dg.asset(group_name="scoring", deps=[audio_features], kinds={"python", "postgres"})
+@dg.asset(group_name="scoring", deps=[audio_features, stem_pumpiness_scores], kinds={"python", "postgres"})
 def mood_scores(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """Energy, valence, danceability, brightness, rhythmic complexity, pumpiness, texture density,
     stereo size, tempo and mode confidence (0–1, with a confidence each), method `mir-v1`;
