@@ -56,13 +56,14 @@ def score_features(features: Mapping) -> list[AxisScore]:
     """All ten axes for one track's features (the dict `audio.features.analyze_file` returns)."""
     bpm = _get(features, "bpm")
     bpm_conf = _scale(_get(features, "bpm_confidence"), 0.0, 1.0)
-    key_conf = _scale(_get(features, "key_confidence"), 0.0, 1.0)
+    # key_confidence is the EDMA profile correlation of the chosen key: ~0.4 (no key) … 1.
+    key_conf = _scale(_get(features, "key_confidence"), 0.4, 1.0)
     major = 1.0 if features.get("mode") == "major" else -1.0
 
     tempo = _scale(bpm, 60, 180)
     loudness = _scale(_get(features, "loudness_lufs"), -30, -6)
-    onsets = _scale(_get(features, "onset_rate"), 0.5, 8.0)
-    brightness = _log_scale(_get(features, "spectral_centroid_hz"), 300, 4000)
+    onsets = _scale(_get(features, "onset_rate"), 2.0, 14.0)
+    brightness = _log_scale(_get(features, "spectral_centroid_hz"), 250, 3300)
     flux = _scale(_get(features, "spectral_flux"), 0.01, 0.08)
     # Flatness spans decades (1e-5 for pure tones, ~0.3 for noise): compare it on a log scale.
     flatness = _log_scale(_get(features, "spectral_flatness"), 1e-5, 0.1)
@@ -73,7 +74,7 @@ def score_features(features: Mapping) -> list[AxisScore]:
     mode_term = 0.5 + 0.5 * major * key_conf
     valence = 0.6 * mode_term + 0.25 * brightness + 0.15 * tempo
     danceability = 0.7 * _scale(_get(features, "danceability"), 0.8, 2.2) + 0.3 * bpm_conf
-    rhythmic_complexity = 0.6 * _scale(onsets_per_beat, 0.75, 4.0) + 0.4 * (1 - bpm_conf)
+    rhythmic_complexity = 0.6 * _scale(onsets_per_beat, 1.5, 8.0) + 0.4 * (1 - bpm_conf)
     texture_density = 0.4 * flatness + 0.3 * onsets + 0.3 * (1 - dyn_complexity)
     width = _scale(_get(features, "stereo_width"), 0.0, 0.25)
     lr_corr = _get(features, "lr_correlation")

@@ -24,7 +24,7 @@ FIELDS: tuple[tuple[str, float, float, bool], ...] = (
     ("spectral_rolloff_hz", 500, 12000, True),
     ("spectral_flatness", 0, 0.4, False),
     ("spectral_flux", 0, 0.25, False),
-    ("onset_rate", 0, 10, False),
+    ("onset_rate", 0, 15, False),
     ("stereo_width", 0, 0.5, False),
     ("lr_correlation", -1, 1, False),
     ("pumpiness", 0, 1, False),
