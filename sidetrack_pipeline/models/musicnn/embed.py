@@ -23,8 +23,9 @@ from sidetrack_pipeline.models.musicnn import features
 from sidetrack_pipeline.models.musicnn.fetch import MusicnnModel
 
 # Patches per forward pass. On CPU the front-end's large activations (~30 MB per patch) make
-# big batches memory-bound: 1-4 measured fastest on a 2-core box; GPUs want large batches.
-CPU_BATCH_SIZE = 4
+# big batches memory-bound: batch 1 measured fastest on a 2-core box (benchmarks/RESULTS.md);
+# GPUs want large batches.
+CPU_BATCH_SIZE = 1
 CUDA_BATCH_SIZE = 32
 # Stored with every vector: a new port or new weights mean every track is embedded again.
 MODEL_VERSION = "musicnn-0.1.0/torch-port-1"
@@ -81,7 +82,7 @@ def embed_signal(mono_16k: np.ndarray, model: MusicnnModel | str, device: str | 
     `model`: a loaded `MusicnnModel`, or a name ("msd-musicnn" / "mtt-musicnn") to load from
     the cache (fetching it on first use) onto `device` ("cpu", "cuda", "auto"; default cpu).
     A loaded model runs where it was loaded; `device` must then be None or agree.
-    `batch_size`: patches per forward pass (default 4 on CPU, 32 on CUDA); it does not change
+    `batch_size`: patches per forward pass (default 1 on CPU, 32 on CUDA); it does not change
     the results beyond float rounding.
     """
     if isinstance(model, str):
