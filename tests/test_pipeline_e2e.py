@@ -95,7 +95,8 @@ def test_musicnn_embeddings_are_stored_and_searchable(demo_env, demo_runs):
         probe = cur.fetchone()[0]
         cur.execute(query, (probe,))
         exact = [r[0] for r in cur.fetchall()]
-        cur.execute("set enable_seqscan = off; set enable_bitmapscan = off")   # 48 rows: make it use the index
+        # 48 rows: the planner would rather sort a pkey scan; rule out every plan but the ANN index
+        cur.execute("set enable_seqscan = off; set enable_bitmapscan = off; set enable_sort = off")
         cur.execute("explain " + query, (probe,))
         assert "embeddings_msd_musicnn_hnsw" in " ".join(r[0] for r in cur.fetchall())
         cur.execute(query, (probe,))
