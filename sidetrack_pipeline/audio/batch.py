@@ -29,12 +29,12 @@ import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable, Iterable, Iterator
 
 from sidetrack_pipeline.audio import guard
+from sidetrack_pipeline.fsutil import temporary_env
 
 AnalyzeFn = Callable[[str, float], dict]
 """(path, excerpt_seconds) -> features; must be a module-level function (it is pickled)."""
@@ -260,7 +260,7 @@ class _Pool:
         process = self.ctx.Process(
             target=_worker_main, name=f"sidetrack-analysis-{self.spawned}", daemon=True,
             args=(child_conn, log_path, self.limits.memory_mb, self.analyze_fn, self.warm_up))
-        with _environment(self._worker_env()):
+        with temporary_env(self._worker_env()):  # spawned children inherit it
             process.start()
         child_conn.close()  # so that the parent sees EOF when the worker dies
         return _Worker(process, parent_conn, log_path, time.monotonic())
@@ -307,21 +307,6 @@ def _kill(process: multiprocessing.process.BaseProcess) -> None:
     if process.is_alive():
         process.kill()
     process.join(5)
-
-
-@contextmanager
-def _environment(extra: dict[str, str]):
-    """Temporarily set environment variables (spawned children inherit them)."""
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # --------------------------------------------------------------------------- worker side

@@ -5,7 +5,6 @@ Plain functions over a psycopg2 connection; each is idempotent, so any can be re
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import mutagen
 from psycopg2.extras import Json, execute_values
 
+from sidetrack_pipeline.fsutil import file_sha256
 from sidetrack_pipeline.ingest.catalog import TrackRow, upsert_artists, upsert_releases, upsert_tracks
 from sidetrack_pipeline.sources.listen import artist_key, clean_mbid, name_key, normalise, release_key, track_key
 
@@ -27,14 +27,6 @@ class ScanReport:
     hashed: int = 0
     removed: int = 0
     unreadable_tags: int = 0
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_tags(path: Path) -> tuple[dict, float | None]:
@@ -75,7 +67,7 @@ def scan_library(conn, root: Path) -> ScanReport:
             tags, duration = read_tags(path)
             report.unreadable_tags += not tags
             report.hashed += 1
-            rows.append((key, content_hash(path), stat.st_size, stat.st_mtime, duration,
+            rows.append((key, file_sha256(path), stat.st_size, stat.st_mtime, duration,
                          clean_mbid(_first(tags, "musicbrainz_trackid")), _first(tags, "artist"),
                          _first(tags, "title"), _first(tags, "album"), Json(tags)))
         execute_values(cur, """

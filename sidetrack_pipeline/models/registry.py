@@ -197,29 +197,23 @@ def weights_path(path: str | Path | None, env_var: str, what: str, how_to_get: s
 def offline() -> Iterator[None]:
     """While loading: Hugging Face libraries in offline mode and torch.hub's downloaders
     disabled, so a library that would fetch something fails instead of reaching the network."""
-    import os
-
     import torch.hub
 
-    saved_env = {k: os.environ.get(k) for k in _OFFLINE_ENV}
+    from sidetrack_pipeline.fsutil import temporary_env
+
     saved_hub = (torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file)
 
     def refuse(url: Any, *args: Any, **kwargs: Any) -> Any:
         raise ModelNotAvailableError(
             f"a library tried to download {url}; SideTrack loads weights only from local files")
 
-    os.environ.update(_OFFLINE_ENV)
     torch.hub.load_state_dict_from_url = refuse  # type: ignore[assignment]
     torch.hub.download_url_to_file = refuse  # type: ignore[assignment]
     try:
-        yield
+        with temporary_env(_OFFLINE_ENV):
+            yield
     finally:
         torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file = saved_hub
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def read_checkpoint(path: Path, what: str, env_var: str, how_to_get: str,

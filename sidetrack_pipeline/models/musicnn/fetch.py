@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sidetrack_pipeline.fsutil import file_sha256
 from sidetrack_pipeline.models.cache import MODELS_DIR_ENV, models_dir
 from sidetrack_pipeline.models.musicnn import features
 from sidetrack_pipeline.models.musicnn.checkpoint import read_checkpoint
@@ -123,14 +124,6 @@ def download_wheel(dest: Path, cache_dir: Path) -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _wheel_record(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -238,7 +231,7 @@ def fetch_musicnn(cache_dir: Path | None = None, wheel: Path | None = None,
 
 def _convert_wheel(wheel_path: Path, workdir: Path, cache_dir: Path,
                    paths: dict[str, Path]) -> None:
-    wheel_sha = _file_sha256(wheel_path)
+    wheel_sha = file_sha256(wheel_path)
     if wheel_sha != WHEEL_SHA256:
         raise ModelFetchError(f"{wheel_path} is not the {WHEEL_NAME} release "
                               f"(sha256 {wheel_sha}, expected {WHEEL_SHA256})")
