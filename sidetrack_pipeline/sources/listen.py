@@ -20,6 +20,7 @@ class Listen:
     release_mbid: str | None = None
     recording_msid: str | None = None
     duration_ms: int | None = None
+    isrc: str | None = None
 
 
 def normalise(text: str) -> str:
