@@ -47,13 +47,11 @@ def upgrade() -> None:
         -- Plays that another source already had (same recording or artist+title, within the
         -- parity window) are not stored twice; imports count them here.
         alter table listen_import add column merged integer not null default 0;
-        create index listen_user_track_time_idx on listen (user_id, track_id, played_at);
     """)
 
 
 def downgrade() -> None:
     op.execute("""
-        drop index if exists listen_user_track_time_idx;
         alter table listen_import drop column if exists merged;
         drop table if exists sync_run;
         drop table if exists user_settings;

@@ -1,0 +1,64 @@
+"""A request-rate limit shared by every process on the machine (Dagster runs several at once).
+
+MusicBrainz allows about one request per second per IP and answers more with 503s (and bans
+persistent offenders); a limit kept inside one process does not hold when two runs resolve at
+the same time. `RateLimiter` keeps the *next allowed time* of a named limit in a small file and
+serialises access to it with an exclusive `flock`: a caller takes the lock, sleeps until the
+next allowed time, books the slot after it and releases the lock, so the calls of all processes
+are spaced at least `interval_s` apart. `penalise` pushes the next allowed time out (a 503, a
+Retry-After, a rate-limit reset) for everyone.
+
+The files live in $SIDETRACK_HOME/ratelimit (or `lock_dir`). Wall-clock time is used because
+monotonic clocks are not comparable between processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+
+class RateLimiter:
+    def __init__(self, name: str, interval_s: float, lock_dir: str | Path | None = None):
+        if interval_s < 0:
+            raise ValueError("interval_s must be >= 0")
+        if lock_dir is None:
+            from sidetrack_pipeline.settings import get_settings
+
+            lock_dir = get_settings().home / "ratelimit"
+        self.name = name
+        self.interval_s = float(interval_s)
+        self.path = Path(lock_dir) / f"{name}.next"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _locked(self, update) -> float:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 64, 0).decode().strip()
+            try:
+                stored = float(raw) if raw else 0.0
+            except ValueError:  # a torn or foreign file: start afresh
+                stored = 0.0
+            result, new_value = update(stored)
+            data = repr(new_value).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            return result
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def wait(self) -> float:
+        """Block until this caller may send one request; returns the seconds slept."""
+        def book(next_allowed: float) -> tuple[float, float]:
+            delay = max(0.0, next_allowed - time.time())
+            if delay:
+                time.sleep(delay)  # holding the lock: the others queue behind us
+            return delay, time.time() + self.interval_s
+        return self._locked(book)
+
+    def penalise(self, seconds: float) -> None:
+        """Nobody sends before `seconds` from now (on top of the normal spacing)."""
+        self._locked(lambda stored: (0.0, max(stored, time.time() + max(0.0, seconds))))
