@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 
 from sidetrack_pipeline.cli_models import embed, models_app
+from sidetrack_pipeline.cli_users import users_app
 from sidetrack_pipeline.settings import get_settings
 
 app = typer.Typer(help="SideTrack: taste analytics for your own music listening.", no_args_is_help=True,
@@ -21,6 +22,7 @@ app = typer.Typer(help="SideTrack: taste analytics for your own music listening.
 db_app = typer.Typer(help="The database SideTrack uses.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
 app.command("embed")(embed)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
