@@ -344,8 +344,10 @@ def duck_gain(n: int, kicks_s: np.ndarray, depth: float, tempo: float) -> np.nda
     return gain
 
 
-def mix(spec: FluidSpec, track_dir: Path, depth: float) -> np.ndarray:
-    """Stereo float32 mix at `depth` (bass and chord stems ducked), peak-normalised to -1 dBFS."""
+def mix(spec: FluidSpec, track_dir: Path, depth: float,
+        only: tuple[str, ...] = STEMS) -> np.ndarray:
+    """Stereo float32 mix at `depth` (bass and chord stems ducked), peak-normalised to -1 dBFS;
+    `only` leaves the other stems out (the pumpiness ceiling uses the ducked stems alone)."""
     n = int(round(spec.duration_s * SR))
     stems = {}
     for stem in STEMS:
@@ -359,7 +361,7 @@ def mix(spec: FluidSpec, track_dir: Path, depth: float) -> np.ndarray:
     gains = dict(zip(STEMS, spec.gains_db))
     duck = duck_gain(n, kick_times(spec), depth, spec.tempo)[:, None]
     out = np.zeros((n, 2))
-    for stem in STEMS:
+    for stem in only:
         y = stems[stem] * 10.0 ** (gains[stem] / 20.0)
         out += y * duck if stem in ("bass", "chords") else y
     out *= 10.0 ** (-1.0 / 20.0) / max(np.abs(out).max(), 1e-9)
