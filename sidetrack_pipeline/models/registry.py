@@ -112,8 +112,10 @@ MODELS: dict[str, ModelSpec] = {
         "(torchopenl3 port); weights from $SIDETRACK_OPENL3_WEIGHTS", "MIT", 48000, 512),
     "clap": _local_spec(
         "clap", "clap", "load_clap", "SIDETRACK_CLAP_CHECKPOINT",
-        "LAION-CLAP (HTSAT-tiny + RoBERTa), 512-d audio embedding; weights from "
-        "$SIDETRACK_CLAP_CHECKPOINT (unsupported in this build unless laion_clap imports)",
+        "LAION-CLAP (HTSAT-tiny/-base audio + RoBERTa text encoder, own re-implementation): "
+        "512-d audio embedding in the joint audio-text space, mean over 10 s windows; weights "
+        "from $SIDETRACK_CLAP_CHECKPOINT, roberta-base tokenizer files from "
+        "$SIDETRACK_CLAP_TOKENIZER",
         "CC0 (laion_clap code, weights)", 48000, 512),
     "htdemucs": _local_spec(
         "htdemucs", "demucs", "load_demucs", "SIDETRACK_DEMUCS_CHECKPOINT",
