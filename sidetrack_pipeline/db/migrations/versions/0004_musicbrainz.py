@@ -19,8 +19,12 @@ def upgrade() -> None:
             add column isrcs         text[] not null default '{}',
             add column mb_status     text check (mb_status in
                                      ('resolved', 'matched', 'not_found', 'ambiguous', 'error')),
-            add column mb_checked_at timestamptz;
+            add column mb_checked_at timestamptz,
+            add column mb_note       text;       -- why the last resolution failed or found nothing
         create index track_isrcs_idx on track using gin (isrcs);
+        -- The tracks MusicBrainz resolution still has to look at.
+        create index track_mb_pending_idx on track (track_id)
+            where mb_status is null or mb_status = 'error';
 
         alter table artist
             add column sort_name text,
@@ -80,7 +84,8 @@ def downgrade() -> None:
                             drop column if exists date, drop column if exists country;
         alter table artist drop column if exists sort_name, drop column if exists type,
                            drop column if exists country;
+        drop index if exists track_mb_pending_idx;
         drop index if exists track_isrcs_idx;
         alter table track drop column if exists isrcs, drop column if exists mb_status,
-                          drop column if exists mb_checked_at;
+                          drop column if exists mb_checked_at, drop column if exists mb_note;
     """)
