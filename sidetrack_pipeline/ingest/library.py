@@ -1,86 +1,126 @@
 """The user's local audio library: scan files, reconcile track identities, match files to tracks.
 
-Plain functions over a psycopg2 connection; each is idempotent, so any can be re-run.
+Plain functions over a psycopg2 connection, inside the caller's transaction; each is idempotent,
+so any can be re-run. The usual order: `scan_library` (files and their tags), `import_beets`
+(identifiers a beets database has and the tags lack), `match_files` (which file each track is),
+`match_report` (how much of what you listen to you have).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import mutagen
 from psycopg2.extras import Json, execute_values
 
 from sidetrack_pipeline.fsutil import file_sha256
-from sidetrack_pipeline.ingest.catalog import TrackRow, upsert_artists, upsert_releases, upsert_tracks
-from sidetrack_pipeline.sources.listen import artist_key, clean_mbid, name_key, normalise, release_key, track_key
+from sidetrack_pipeline.ingest.audio_tags import read_tags
+from sidetrack_pipeline.ingest.beets_import import BeetsImportReport, import_beets
+from sidetrack_pipeline.ingest.chromaprint import chromaprint, fpcalc_path
+from sidetrack_pipeline.ingest.library_matching import MatchReport, match_files
+from sidetrack_pipeline.ingest.match_report import MatchRateReport, match_report
+from sidetrack_pipeline.sources.listen import normalise
 
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = {".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff"}
+# audio_file columns that say who the file is (beets may fill those the tags lack).
+IDENTITY_FIELDS = ("recording_mbid", "artist_mbid", "release_mbid", "isrc", "artist", "title", "album")
+
+__all__ = ["BeetsImportReport", "MatchRateReport", "MatchReport", "ReconcileReport", "ScanReport",
+           "import_beets", "match_files", "match_report", "reconcile_catalogue", "scan_library"]
 
 
 @dataclass
 class ScanReport:
     files: int = 0
-    hashed: int = 0
+    hashed: int = 0            # new or changed files read this scan
     removed: int = 0
-    unreadable_tags: int = 0
+    unreadable_tags: int = 0   # of those, files without usable tags (broken, or untagged)
+    fingerprinted: int = 0     # of those, files given a chromaprint (fpcalc installed)
+    skipped: int = 0           # files that could not be read at all (logged; kept if known)
 
 
-def read_tags(path: Path) -> tuple[dict, float | None]:
-    """Easy tags (lists of strings) and duration; ({}, None) when mutagen cannot parse the file."""
-    try:
-        audio = mutagen.File(path, easy=True)
-    except Exception as exc:  # mutagen raises many types for broken files
-        log.warning("cannot read tags of %s: %s", path, exc)
-        return {}, None
-    if audio is None:
-        return {}, None
-    tags = {k: [str(v) for v in vals] for k, vals in (audio.tags or {}).items()} if audio.tags else {}
-    duration = getattr(audio.info, "length", None)
-    return tags, float(duration) if duration else None
+def _identity(tags, old: dict | None) -> tuple[dict, list[str]]:
+    """The file's identity fields from its tags; fields beets supplied before and the (changed)
+    tags still lack are kept, so re-reading a file never loses what `import_beets` added."""
+    values = {"recording_mbid": tags.recording_mbid, "artist_mbid": tags.artist_mbid,
+              "release_mbid": tags.release_mbid, "isrc": tags.isrc, "artist": tags.artist,
+              "title": tags.title, "album": tags.album}
+    from_beets = []
+    for name in (old or {}).get("beets_fields") or []:
+        if values.get(name) is None and old.get(name) is not None:
+            values[name] = old[name]
+            from_beets.append(name)
+    return values, from_beets
 
 
-def _first(tags: dict, key: str) -> str | None:
-    values = tags.get(key) or []
-    return values[0].strip() if values and values[0].strip() else None
+def _audio_paths(root: Path):
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
 
 
 def scan_library(conn, root: Path) -> ScanReport:
-    """Record every audio file under `root` (hashing only new or changed ones); forget vanished ones."""
-    report = ScanReport()
+    """Record every audio file under `root`: path, size, mtime, sha256, tags, duration and (with
+    fpcalc) a chromaprint. Only new or changed files (size or mtime) are read and hashed; files
+    that vanished from disk are forgotten. A missing `root` (an unmounted disk) is an error,
+    not an empty library: nothing is changed."""
     root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"audio library {root} is not a folder (not mounted?); nothing was changed")
+    report = ScanReport()
+    fpcalc = fpcalc_path()
+    if fpcalc is None:
+        log.info("fpcalc (chromaprint) is not on PATH: no acoustic fingerprints this scan "
+                 "(Debian/Ubuntu: apt-get install libchromaprint-tools)")
     with conn.cursor() as cur:
-        cur.execute("select path, size_bytes, mtime from audio_file")
-        known = {path: (size, mtime) for path, size, mtime in cur.fetchall()}
+        cur.execute(f"select path, size_bytes, mtime, beets_fields, {', '.join(f'{c}::text' for c in IDENTITY_FIELDS)} "
+                    "from audio_file")
+        columns = ["path", "size_bytes", "mtime", "beets_fields", *IDENTITY_FIELDS]
+        known = {row[0]: dict(zip(columns, row)) for row in cur.fetchall()}
         seen: set[str] = set()
         rows = []
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS):
-            stat = path.stat()
+        for path in _audio_paths(root):
             key = str(path.resolve())
-            seen.add(key)
-            report.files += 1
-            if known.get(key) == (stat.st_size, stat.st_mtime):
+            if key in seen:  # a second link to a file already scanned
                 continue
-            tags, duration = read_tags(path)
-            report.unreadable_tags += not tags
+            seen.add(key)
+            old = known.get(key)
+            try:
+                key.encode("utf-8")
+                stat = path.stat()
+                if old and (old["size_bytes"], old["mtime"]) == (stat.st_size, stat.st_mtime):
+                    report.files += 1
+                    continue
+                digest = file_sha256(path)
+            except (OSError, UnicodeEncodeError) as exc:
+                log.warning("skipping %s: %s", path, exc)
+                report.skipped += 1
+                continue
+            report.files += 1
             report.hashed += 1
-            rows.append((key, file_sha256(path), stat.st_size, stat.st_mtime, duration,
-                         clean_mbid(_first(tags, "musicbrainz_trackid")), _first(tags, "artist"),
-                         _first(tags, "title"), _first(tags, "album"), Json(tags)))
-        execute_values(cur, """
-            insert into audio_file (path, content_hash, size_bytes, mtime, duration_s, recording_mbid,
-                                    artist, title, album, tags)
+            tags = read_tags(path)
+            report.unreadable_tags += not tags.identified
+            acoustic = chromaprint(path, fpcalc) if fpcalc and tags.readable else None
+            report.fingerprinted += acoustic is not None
+            values, from_beets = _identity(tags, old)
+            rows.append((key, digest, stat.st_size, stat.st_mtime, tags.duration_s,
+                         *(values[c] for c in IDENTITY_FIELDS), Json(tags.values), acoustic, from_beets))
+        execute_values(cur, f"""
+            insert into audio_file (path, content_hash, size_bytes, mtime, duration_s,
+                                    {', '.join(IDENTITY_FIELDS)}, tags, chromaprint, beets_fields)
             values %s
             on conflict (path) do update set
                 content_hash = excluded.content_hash, size_bytes = excluded.size_bytes,
                 mtime = excluded.mtime, duration_s = excluded.duration_s,
-                recording_mbid = excluded.recording_mbid, artist = excluded.artist,
-                title = excluded.title, album = excluded.album, tags = excluded.tags,
-                scanned_at = now()""", rows)
-        vanished = [p for p in known if p not in seen and (p.startswith(str(root.resolve())))]
+                {', '.join(f'{c} = excluded.{c}' for c in IDENTITY_FIELDS)},
+                tags = excluded.tags, chromaprint = excluded.chromaprint,
+                beets_fields = excluded.beets_fields, scanned_at = now()""", rows)
+        # Gone: under this root and not seen, or anywhere and no longer on disk. A file that
+        # could not be read this time (skipped) is still there and keeps its row.
+        inside = str(root.resolve()).rstrip(os.sep) + os.sep
+        vanished = [p for p in known if p not in seen and (p.startswith(inside) or not os.path.exists(p))]
         if vanished:
             cur.execute("delete from audio_file where path = any(%s)", (vanished,))
             report.removed = len(vanished)
@@ -153,73 +193,4 @@ def reconcile_catalogue(conn) -> ReconcileReport:
                    select 1 from labels_user o where o.user_id = u.user_id and o.track_id = m.to_id
                    and o.axis = u.axis and o.source = u.source)""",
         ], "track", "track_id")
-    return report
-
-
-@dataclass
-class MatchReport:
-    files: int = 0
-    matched_existing: int = 0
-    new_tracks: int = 0
-    unmatched_tracks: int = 0
-
-
-def match_files(conn) -> MatchReport:
-    """Link each audio file to its track (by recording MBID, else artist+title); files of tracks
-    never listened to become catalogue tracks too. Tracks whose file vanished lose their path."""
-    report = MatchReport()
-    with conn.cursor() as cur:
-        cur.execute("""select path, content_hash, duration_s, recording_mbid::text, artist, title, album,
-                              tags->'musicbrainz_artistid'->>0, tags->'musicbrainz_albumid'->>0
-                       from audio_file where artist is not null and title is not null order by path""")
-        files = cur.fetchall()
-        report.files = len(files)
-        cur.execute("select track_key, track_id from track where mbid is not null")
-        by_mbid_key = dict(cur.fetchall())
-        cur.execute("select name_key, min(track_id) from track group by name_key")
-        by_name = dict(cur.fetchall())
-
-        artists, releases, new_rows, links = {}, {}, [], []
-        for path, digest, duration, mbid, artist, title, album, artist_tag, album_tag in files:
-            artist_mbid, release_mbid = clean_mbid(artist_tag), clean_mbid(album_tag)
-            key = track_key(mbid, artist, title)
-            track_id = by_mbid_key.get(key) if mbid else None
-            track_id = track_id or by_name.get(name_key(artist, title))
-            if track_id is None:
-                a_key = artist_key(artist, artist_mbid)
-                artists.setdefault(a_key, (artist, artist_mbid))
-                r_key = release_key(a_key, album, release_mbid) if album else None
-                if r_key:
-                    releases.setdefault(r_key, (album, a_key, release_mbid))
-                new_rows.append(TrackRow(key, name_key(artist, title), title, a_key, r_key, mbid,
-                                         int(duration * 1000) if duration else None))
-            links.append((key, track_id, path, digest, duration))
-
-        if new_rows:
-            artist_ids = upsert_artists(cur, artists)
-            release_ids = upsert_releases(
-                cur, {k: (t, artist_ids[a], m) for k, (t, a, m) in releases.items()})
-            created = upsert_tracks(cur, new_rows, artist_ids, release_ids)
-            report.new_tracks = len(created)
-        else:
-            created = {}
-
-        cur.execute("update track set local_path = null, fingerprint = null where local_path is not null")
-        claimed: set[int] = set()
-        updates = []
-        for key, track_id, path, digest, duration in links:
-            track_id = track_id or created[key]
-            if track_id in claimed:   # two files of one recording: the first (by path) wins
-                continue
-            claimed.add(track_id)
-            updates.append((track_id, path, digest, int(duration * 1000) if duration else None))
-        execute_values(cur, """
-            update track t set local_path = v.path, fingerprint = v.digest,
-                               duration_ms = coalesce(t.duration_ms, v.duration_ms::int)
-            from (values %s) as v(track_id, path, digest, duration_ms)
-            where t.track_id = v.track_id""", updates)
-        report.matched_existing = len(updates) - report.new_tracks
-        cur.execute("select count(*) from track t where local_path is null "
-                    "and exists (select 1 from listen l where l.track_id = t.track_id)")
-        report.unmatched_tracks = cur.fetchone()[0]
     return report
