@@ -11,9 +11,11 @@ if ! "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/nu
     exit 1
 fi
 
-# System packages the pipeline and tests use (ffmpeg: decoding formats libsndfile lacks).
+# System packages the pipeline and tests use (ffmpeg: decoding formats libsndfile lacks;
+# fpcalc from libchromaprint-tools: acoustic fingerprints of library files, optional at run time).
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v fpcalc >/dev/null || need+=(libchromaprint-tools)
 if ((${#need[@]})) && command -v apt-get >/dev/null; then
     SUDO=$([[ $(id -u) == 0 ]] && echo "" || echo sudo)
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from sidetrack_pipeline.cli_models import embed, models_app
+from sidetrack_pipeline.cli_progress import progress
+from sidetrack_pipeline.cli_sources import register as register_source_commands
 from sidetrack_pipeline.cli_users import users_app
 from sidetrack_pipeline.settings import get_settings
 
@@ -88,9 +88,9 @@ def analyze(
     if excerpt_seconds is None:
         excerpt_seconds = settings.excerpt_seconds
     failed = 0
-    with _analysis_progress(len(paths)) as advance:
+    with progress("analysing", len(paths)) as advance:
         results = analyze_many(paths, workers=min(workers or settings.analysis_workers, len(paths)),
-                               excerpt_seconds=excerpt_seconds, on_result=advance, ordered=True)
+                               excerpt_seconds=excerpt_seconds, on_result=lambda _result: advance(), ordered=True)
         for result in results:
             failed += result.error is not None
             typer.echo(_format_analysis(result, as_json))
@@ -124,28 +124,6 @@ def _json_safe(value):
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
-
-
-@contextmanager
-def _analysis_progress(total: int):
-    """Yield a callback that advances a progress bar on stderr, or does nothing when stderr
-    is not a terminal (or rich is missing)."""
-    try:
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
-    except ImportError:
-        Progress = None
-    if Progress is None or not sys.stderr.isatty():
-        yield lambda _result: None
-        return
-    # results printed to a terminal stdout are routed above the bar; a piped stdout is
-    # left alone, so it receives nothing but results
-    with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True,
-                  redirect_stdout=sys.stdout.isatty(), redirect_stderr=False) as progress:
-        task = progress.add_task("analysing", total=total)
-        yield lambda _result: progress.advance(task)
 
 
 @app.command()
@@ -205,6 +183,8 @@ def db_stop() -> None:
         return
     typer.echo("stopped" if embedded.stop(settings.pgdata) else "not running")
 
+
+register_source_commands(app)  # sync, import-lastfm, resolve, scan, import-beets
 
 if __name__ == "__main__":
     app()

@@ -7,18 +7,26 @@ from pathlib import Path
 
 from sidetrack_pipeline.settings import get_settings
 
+# MusicBrainz (1 request/s) and Last.fm work: one step at a time across all runs.
+CONCURRENCY_YAML = """concurrency:
+  pools:
+    default_limit: 1
+"""
 DAGSTER_YAML = """# Local Dagster instance for SideTrack (runs, event logs, schedules in SQLite here).
 telemetry:
   enabled: false
-"""
+""" + "\n" + CONCURRENCY_YAML
 
 
 def dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to $SIDETRACK_HOME/dagster, created with a minimal dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or get_settings().home / "dagster")
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    elif "concurrency:" not in config.read_text():  # an instance made by an older SideTrack
+        config.write_text(config.read_text().rstrip("\n") + "\n\n" + CONCURRENCY_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

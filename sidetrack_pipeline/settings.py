@@ -6,6 +6,9 @@ SIDETRACK_HOME          where SideTrack keeps its state (embedded database, demo
                         home directory), otherwise $XDG_DATA_HOME/sidetrack (~/.local/share/sidetrack).
 SIDETRACK_DATABASE_URL  an external PostgreSQL (with pgvector) to use instead of the embedded one.
 AUDIO_ROOT              the folder of the user's own audio files (default: the demo library).
+BEETS_LIBRARY           a beets library database (library.db) whose MusicBrainz IDs/ISRCs fill in
+                        what the files' own tags lack; BEETS_MUSIC_DIR: its `directory` setting
+                        (needed when beets stores relative paths).
 LISTENS_EXPORTS         ListenBrainz exports the `listens` asset imports, `user=path` separated by `;`.
 TORCH_DEVICE            auto | cuda | cpu.
 EMBEDDING_MODEL         learned embedding models to run, comma-separated (default msd-musicnn;
@@ -16,6 +19,9 @@ USE_DEMUCS              true: measure pumpiness on Demucs drum/bass stems too (n
 EXCERPT_SECONDS         analyse a centred excerpt of this length instead of the full track (0 = full).
 ANALYSIS_WORKERS        process-pool size for audio analysis (default: number of cores).
 MAX_ANALYSIS_SECONDS    longest stretch of one file that is decoded (centred window; default 1200).
+INGEST_LISTENS_INTERVAL_MINUTES  how often Dagster syncs every user's ListenBrainz/Last.fm listens
+                        (default 60; a divisor of 60 or whole hours dividing a day).
+LASTFM_SYNC_INTERVAL_MINUTES     how often Last.fm tags are refreshed (default 1440).
 ANALYSIS_TIMEOUT_SECONDS  per-file wall-clock limit (default 300); ANALYSIS_MEMORY_MB: per-worker
                         address-space limit (default 4096). Both read by audio/guard.py; 0 = off.
 """
@@ -45,6 +51,10 @@ class Settings:
     use_demucs: bool
     excerpt_seconds: float
     analysis_workers: int
+    beets_library: Path | None = None
+    beets_music_dir: Path | None = None
+    ingest_listens_interval_minutes: int = 60
+    lastfm_sync_interval_minutes: int = 1440
 
     @property
     def pgdata(self) -> Path:
@@ -86,4 +96,9 @@ def get_settings() -> Settings:
         use_demucs=env.get("USE_DEMUCS", "false").strip().lower() in {"1", "true", "yes", "on"},
         excerpt_seconds=float(env.get("EXCERPT_SECONDS") or 0),
         analysis_workers=max(1, int(env.get("ANALYSIS_WORKERS") or os.cpu_count() or 1)),
+        beets_library=Path(env["BEETS_LIBRARY"]).expanduser() if env.get("BEETS_LIBRARY") else None,
+        beets_music_dir=(Path(env["BEETS_MUSIC_DIR"]).expanduser() if env.get("BEETS_MUSIC_DIR")
+                         else None),
+        ingest_listens_interval_minutes=int(env.get("INGEST_LISTENS_INTERVAL_MINUTES") or 60),
+        lastfm_sync_interval_minutes=int(env.get("LASTFM_SYNC_INTERVAL_MINUTES") or 1440),
     )

@@ -1,6 +1,7 @@
 """Dagster resources: the database and the compute device."""
 
 
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -46,3 +47,55 @@ class DeviceResource(dg.ConfigurableResource):
         if log is not None:
             log.info(f"compute device: {device} ({reason})")
         return device
+
+
+# --- one resource per web service; clients are plain Python (sidetrack_pipeline.sources) ------
+
+class ListenBrainzResource(dg.ConfigurableResource):
+    """The ListenBrainz API (reading listens needs no token; a stored token is validated)."""
+
+    base_url: str = "https://api.listenbrainz.org"
+    timeout_s: float = 30.0
+
+    def client(self):
+        from sidetrack_pipeline.sources.listenbrainz_api import ListenBrainzClient
+
+        return ListenBrainzClient(self.base_url, timeout_s=self.timeout_s)
+
+
+class LastfmResource(dg.ConfigurableResource):
+    """The Last.fm API; the key comes from LASTFM_API_KEY unless configured here."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+
+    def configured(self) -> bool:
+        return bool(self.api_key or os.environ.get("LASTFM_API_KEY", "").strip())
+
+    def client(self):
+        from sidetrack_pipeline.sources.lastfm import DEFAULT_BASE_URL, LastfmClient
+
+        return LastfmClient(self.api_key or os.environ.get("LASTFM_API_KEY", ""),
+                            base_url=self.base_url or DEFAULT_BASE_URL)
+
+
+class MusicBrainzResource(dg.ConfigurableResource):
+    """MusicBrainz WS/2: the contact for the User-Agent comes from MUSICBRAINZ_CONTACT unless
+    configured here; requests are spaced >= 1 s apart across every process (RateLimiter)."""
+
+    contact: str | None = None
+    base_url: str | None = None
+
+    def configured(self) -> bool:
+        return bool(self.contact or os.environ.get("MUSICBRAINZ_CONTACT", "").strip())
+
+    @contextmanager
+    def client(self, database_url: str) -> Iterator:
+        """A client whose response cache has its own autocommit connection, so a cached answer
+        survives the rollback of the track that asked for it."""
+        from sidetrack_pipeline.ingest.response_cache import DbResponseCache
+        from sidetrack_pipeline.sources.musicbrainz import MusicBrainzClient
+
+        with DbResponseCache.open(database_url) as cache, \
+                MusicBrainzClient(self.contact, base_url=self.base_url, cache=cache) as client:
+            yield client

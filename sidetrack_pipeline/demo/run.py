@@ -73,6 +73,9 @@ def run_demo(echo=print) -> DemoSummary:
 
     os.environ["AUDIO_ROOT"] = str(library_dir)
     os.environ.pop("LISTENS_EXPORTS", None)   # already imported above, through the CLI's path
+    # The demo's artists and MBIDs are invented: never send them to MusicBrainz or Last.fm.
+    for variable in ("MUSICBRAINZ_CONTACT", "LASTFM_API_KEY", "BEETS_LIBRARY"):
+        os.environ.pop(variable, None)
     echo("materialising every asset through Dagster …")
     from sidetrack_pipeline.pipeline import materialize_all
 

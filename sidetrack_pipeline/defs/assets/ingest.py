@@ -13,6 +13,7 @@ GROUP = "ingest"
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("listens", group_name=GROUP, kinds={"python", "postgres"},
+                     deps=["listenbrainz_listens", "lastfm_listens"],
                      description="Every play of every user (`listen`): the same play is never stored "
                                  "twice; rejected export lines are kept in `listen_reject`."),
         dg.AssetSpec("users", group_name=GROUP, kinds={"postgres"},
