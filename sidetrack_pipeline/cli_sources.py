@@ -54,9 +54,10 @@ def sync(user: str = typer.Option(..., "--user", help="SideTrack user (see `side
 
 def _sync_listenbrainz(conn, settings) -> bool:
     from sidetrack_pipeline.ingest.listenbrainz_sync import SyncError, sync_listenbrainz
-    from sidetrack_pipeline.sources.listenbrainz_api import ListenBrainzClient, ListenBrainzError
+    from sidetrack_pipeline.sources.listenbrainz_api import (DEFAULT_BASE_URL, ListenBrainzClient,
+                                                             ListenBrainzError)
 
-    base_url = os.environ.get("LISTENBRAINZ_BASE_URL") or "https://api.listenbrainz.org"
+    base_url = os.environ.get("LISTENBRAINZ_BASE_URL") or DEFAULT_BASE_URL
     with ListenBrainzClient(base_url) as client, progress("ListenBrainz listens") as update:
         seen = [0]
 

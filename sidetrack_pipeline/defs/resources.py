@@ -54,13 +54,15 @@ class DeviceResource(dg.ConfigurableResource):
 class ListenBrainzResource(dg.ConfigurableResource):
     """The ListenBrainz API (reading listens needs no token; a stored token is validated)."""
 
-    base_url: str = "https://api.listenbrainz.org"
+    base_url: str | None = None   # default: LISTENBRAINZ_BASE_URL, else the public API
     timeout_s: float = 30.0
 
     def client(self):
-        from sidetrack_pipeline.sources.listenbrainz_api import ListenBrainzClient
+        from sidetrack_pipeline.sources.listenbrainz_api import DEFAULT_BASE_URL, ListenBrainzClient
 
-        return ListenBrainzClient(self.base_url, timeout_s=self.timeout_s)
+        return ListenBrainzClient(
+            self.base_url or os.environ.get("LISTENBRAINZ_BASE_URL") or DEFAULT_BASE_URL,
+            timeout_s=self.timeout_s)
 
 
 class LastfmResource(dg.ConfigurableResource):
@@ -76,7 +78,7 @@ class LastfmResource(dg.ConfigurableResource):
         from sidetrack_pipeline.sources.lastfm import DEFAULT_BASE_URL, LastfmClient
 
         return LastfmClient(self.api_key or os.environ.get("LASTFM_API_KEY", ""),
-                            base_url=self.base_url or DEFAULT_BASE_URL)
+                            base_url=self.base_url or os.environ.get("LASTFM_BASE_URL") or DEFAULT_BASE_URL)
 
 
 class MusicBrainzResource(dg.ConfigurableResource):
