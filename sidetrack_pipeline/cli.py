@@ -60,6 +60,9 @@ def import_listens(
     typer.echo(f"read:       {report.read}")
     typer.echo(f"inserted:   {report.inserted}")
     typer.echo(f"duplicates: {report.duplicates} (skipped)")
+    withdrawn = f", {report.feedback_withdrawn} withdrawn" if report.feedback_withdrawn else ""
+    typer.echo(f"feedback:   {report.loved} loved, {report.hated} hated{withdrawn}, "
+               f"{report.unmatched} unmatched")
     typer.echo(f"rejected:   {len(report.rejected)}")
     for r in report.rejected:
         typer.echo(f"  {r.file}:{r.line_no}: {r.reason}")

@@ -1,7 +1,7 @@
 """Upserts for users, artists, releases and tracks, keyed by their natural keys.
 
-Each function takes many rows at once and returns {natural key: id}, so an import of a large
-history costs a handful of statements, not one per listen.
+Each function takes many rows at once and returns {natural key: id}, so a batch costs a handful
+of statements, not one per row. Listens are catalogued set-based in SQL by `listen_batch`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from psycopg2.extras import execute_values
 
-from sidetrack_pipeline.sources.listen import Listen, artist_key, name_key, release_key, track_key
 
 
 @dataclass(frozen=True)
@@ -92,54 +91,3 @@ def upsert_tracks(cur, tracks: list[TrackRow], artist_ids: dict[str, int],
            returning track_key, track_id""",
         rows,
     )
-
-
-def _known_by_name(cur, listens: list[Listen]) -> dict[str, int]:
-    """name_key → track_id for MBID-less listens whose track is already catalogued: under its own
-    `name:` key, or as the one MBID-identified track of that artist and title (so re-importing a
-    name-only listen finds the track it was merged into instead of re-creating a twin)."""
-    keys = sorted({name_key(l.artist_name, l.track_name) for l in listens if not l.recording_mbid})
-    if not keys:
-        return {}
-    cur.execute("select name_key, track_key, track_id, mbid from track where name_key = any(%s)", (keys,))
-    found: dict[str, list] = {}
-    for key, t_key, track_id, mbid in cur.fetchall():
-        found.setdefault(key, []).append((t_key, track_id, mbid))
-    resolved = {}
-    for key, rows in found.items():
-        own = [track_id for t_key, track_id, _ in rows if t_key == f"name:{key}"]
-        identified = [track_id for _, track_id, mbid in rows if mbid]
-        if own:
-            resolved[key] = own[0]
-        elif len(identified) == 1:
-            resolved[key] = identified[0]
-    return resolved
-
-
-def catalogue_listens(cur, listens: list[Listen]) -> list[int]:
-    """Upsert artists/releases/tracks for these listens; return each listen's track_id."""
-    known = _known_by_name(cur, listens)
-    artists: dict[str, tuple[str, str | None]] = {}
-    releases: dict[str, tuple[str, str, str | None]] = {}
-    tracks: list[TrackRow] = []
-    keys: list[str | int] = []
-    for listen in listens:
-        n_key = name_key(listen.artist_name, listen.track_name)
-        if not listen.recording_mbid and n_key in known:
-            keys.append(known[n_key])
-            continue
-        a_key = artist_key(listen.artist_name, listen.artist_mbid)
-        artists.setdefault(a_key, (listen.artist_name, listen.artist_mbid))
-        r_key = None
-        if listen.release_name:
-            r_key = release_key(a_key, listen.release_name, listen.release_mbid)
-            releases.setdefault(r_key, (listen.release_name, a_key, listen.release_mbid))
-        row = TrackRow(track_key(listen.recording_mbid, listen.artist_name, listen.track_name), n_key,
-                       listen.track_name, a_key, r_key, listen.recording_mbid, listen.duration_ms)
-        tracks.append(row)
-        keys.append(row.track_key)
-    artist_ids = upsert_artists(cur, artists)
-    release_ids = upsert_releases(
-        cur, {k: (title, artist_ids[a], mbid) for k, (title, a, mbid) in releases.items()})
-    track_ids = upsert_tracks(cur, tracks, artist_ids, release_ids)
-    return [key if isinstance(key, int) else track_ids[key] for key in keys]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -23,19 +24,30 @@ class Listen:
     isrc: str | None = None
 
 
+# Cached: an import normalises the same few thousand artist names and titles over and over.
+@functools.lru_cache(maxsize=1 << 16)
 def normalise(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used for name-based identity."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode() or text
-    text = re.sub(r"[^\w]+", " ", text.casefold())
+    if not text.isascii():   # (NFKD leaves ASCII as it is)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode() or text
+    text = _NOT_WORD.sub(" ", text.casefold())
     return " ".join(text.split())
+
+
+_NOT_WORD = re.compile(r"[^\w]+")
+# The form str(uuid.UUID(...)) gives; a value already in it needs no parsing.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def clean_mbid(value: object) -> str | None:
     """A canonical MBID string, or None for missing, empty ('') or malformed values."""
     if not isinstance(value, str) or not value.strip():
         return None
+    value = value.strip()
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
-        return str(uuid.UUID(value.strip()))
+        return str(uuid.UUID(value))
     except ValueError:
         return None
 

@@ -13,10 +13,11 @@ import json
 import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sidetrack_pipeline.sources.listen import Listen, clean_mbid
 
@@ -44,13 +45,17 @@ class ExportError(ValueError):
     """The export as a whole is unusable (not a zip/folder, no listens files)."""
 
 
-def _listen_files(root: Path) -> list[tuple[str, callable]]:
+def listen_files(root: Path) -> list[tuple[str, Callable]]:
     """(name, opener) for each listens file, in chronological order."""
+    root = Path(root)
     if root.is_dir():
         names = [str(p.relative_to(root)) for p in root.rglob("*.jsonl")]
         opener = lambda name: (root / name).open("rb")  # noqa: E731
     elif zipfile.is_zipfile(root):
-        archive = zipfile.ZipFile(root)
+        try:
+            archive = zipfile.ZipFile(root)
+        except zipfile.BadZipFile as exc:
+            raise ExportError(f"{root} is a damaged zip ({exc})") from exc
         names = archive.namelist()
         opener = archive.open
     else:
@@ -63,6 +68,34 @@ def _listen_files(root: Path) -> list[tuple[str, callable]]:
     if not dated:
         raise ExportError(f"{root} holds no listens/YYYY/M.jsonl files")
     return [(name, opener) for _, name in sorted(dated)]
+
+
+def read_line_blocks(path: Path, digest=None,
+                     block_size: int = 1 << 22) -> Iterator[tuple[str, int, list[bytes]]]:
+    """(file, number of its first line, lines) for every listens file, a few MB at a time.
+
+    Lines are split at b"\n" (the newline itself dropped), numbered from 1 per file, exactly
+    as iterating over the file would. A given `digest` (hashlib) is fed what
+    `export_fingerprint` feeds it, so one pass both reads and fingerprints the export.
+    """
+    for name, opener in listen_files(Path(path)):
+        if digest is not None:
+            digest.update(name.replace("\\", "/").encode() + b"\0")
+        try:
+            with opener(name) as handle:
+                line_no, rest = 1, b""
+                for block in iter(lambda: handle.read(block_size), b""):
+                    if digest is not None:
+                        digest.update(block)
+                    lines = (rest + block).split(b"\n")
+                    rest = lines.pop()
+                    if lines:
+                        yield name, line_no, lines
+                        line_no += len(lines)
+                if rest:
+                    yield name, line_no, [rest]
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise ExportError(f"{path}: {name} is damaged ({exc})") from exc
 
 
 def _number(value: object) -> float | None:
@@ -81,6 +114,18 @@ def _number(value: object) -> float | None:
 
 def _text(value: object) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _storable(field: str, text: str | None) -> str | None:
+    """`text`, unless PostgreSQL could not store it (a NUL character, a lone surrogate)."""
+    if text is not None:
+        if "\0" in text:
+            raise ValueError(f"{field} contains a NUL character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{field} is not valid Unicode") from None
+    return text
 
 
 def parse_listen(obj: object) -> Listen:
@@ -119,37 +164,50 @@ def parse_listen(obj: object) -> Listen:
         duration = _number(info.get("duration")) * 1000
     return Listen(
         played_at=datetime.fromtimestamp(math.floor(ts), tz=timezone.utc),
-        artist_name=artist,
-        track_name=track,
-        release_name=_text(meta.get("release_name")),
+        artist_name=_storable("artist_name", artist),
+        track_name=_storable("track_name", track),
+        release_name=_storable("release_name", _text(meta.get("release_name"))),
         recording_mbid=first(mapping.get("recording_mbid"), info.get("recording_mbid")),
         artist_mbid=first(mapping.get("artist_mbids"), info.get("artist_mbids")),
         release_mbid=first(mapping.get("release_mbid"), info.get("release_mbid")),
-        recording_msid=_text(meta.get("recording_msid")) or _text(obj.get("recording_msid")),
+        recording_msid=_storable("recording_msid",
+                                 _text(meta.get("recording_msid")) or _text(obj.get("recording_msid"))),
         duration_ms=int(duration) if duration and duration > 0 else None,
     )
 
 
+def parse_line(raw_bytes: bytes) -> Listen | str | None:
+    """One raw line → its Listen, or the reason it is rejected (str), or None for a blank line."""
+    raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
+    if not raw.strip():
+        return None
+    try:
+        return parse_listen(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        return f"broken JSON: {exc.msg} at column {exc.colno}"
+    except ValueError as exc:
+        return str(exc)
+
+
+def rejected_line(file: str, line_no: int, raw_bytes: bytes, reason: str) -> Rejected:
+    return Rejected(file, line_no, reason, raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+
 def read_export(path: Path) -> Iterator[ParsedLine | Rejected]:
     """Yield every line of every listens file as a ParsedLine or a Rejected."""
-    for name, opener in _listen_files(Path(path)):
-        with opener(name) as handle:
-            for line_no, raw_bytes in enumerate(handle, start=1):
-                raw = raw_bytes.decode("utf-8", errors="replace").rstrip("\r\n")
-                if not raw.strip():
-                    continue
-                try:
-                    yield ParsedLine(name, line_no, parse_listen(json.loads(raw)))
-                except json.JSONDecodeError as exc:
-                    yield Rejected(name, line_no, f"broken JSON: {exc.msg} at column {exc.colno}", raw)
-                except ValueError as exc:
-                    yield Rejected(name, line_no, str(exc), raw)
+    for name, first_line_no, lines in read_line_blocks(Path(path)):
+        for line_no, raw_bytes in enumerate(lines, start=first_line_no):
+            parsed = parse_line(raw_bytes)
+            if isinstance(parsed, Listen):
+                yield ParsedLine(name, line_no, parsed)
+            elif parsed is not None:
+                yield rejected_line(name, line_no, raw_bytes, parsed)
 
 
 def export_fingerprint(path: Path) -> str:
     """sha256 of the export's listens files (names and bytes), the same for a zip and its folder."""
     digest = hashlib.sha256()
-    for name, opener in _listen_files(Path(path)):
+    for name, opener in listen_files(Path(path)):
         digest.update(name.replace("\\", "/").encode() + b"\0")
         with opener(name) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
