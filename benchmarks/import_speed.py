@@ -2,8 +2,8 @@
 
     python benchmarks/import_speed.py [--listens 1000000] [--old-sample 100000] [--no-write]
 
-Generates (once, cached under /tmp/sidetrack-bench, never committed) a realistic export zip:
-listens/{YYYY}/{M}.jsonl months over ten years, ~30 000 tracks by ~5 000 artists with a
+Generates (once, cached under /tmp/sidetrack-bench/listens-import, never committed) a realistic
+export zip: listens/{YYYY}/{M}.jsonl months over ten years, ~30 000 tracks by ~5 000 artists with a
 long-tailed play count, 60 % of tracks mapped (mbid_mapping + MBIDs), Spotify-style lines with
 a large additional_info next to plain scrobbler lines, some fractional timestamps, a few exact
 duplicates, a handful of bad lines and a feedback.jsonl. It is imported into a fresh database on
@@ -40,7 +40,7 @@ import orjson
 
 REPO = Path(__file__).resolve().parents[1]
 
-BENCH_DIR = Path(tempfile.gettempdir()) / "sidetrack-bench"
+BENCH_DIR = Path(tempfile.gettempdir()) / "sidetrack-bench" / "listens-import"
 RESULTS = REPO / "benchmarks" / "RESULTS.md"
 BEGIN, END = "<!-- BEGIN listens-import -->", "<!-- END listens-import -->"
 OLD_COMMIT = "5dfc640f3c1ebcce3944f8e43b3c0bbee825bdad"   # last commit with the list-based import
@@ -296,6 +296,17 @@ def _fresh_database(admin_uri: str, name: str, package_root: Path) -> str:
     return url
 
 
+def _drop_databases(admin_uri: str, names: list[str]) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(admin_uri)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute(f'drop database if exists "{name}"')
+    conn.close()
+
+
 def _old_package() -> Path:
     """The repository at OLD_COMMIT, unpacked from git into /tmp (for the before/after ratio)."""
     target = BENCH_DIR / f"old-{OLD_COMMIT[:12]}"
@@ -336,6 +347,9 @@ def run(n_listens: int, old_sample: int) -> dict:
         old = _old_package()
         url = _fresh_database(admin, "bench_import_old_sample", old)
         result["sample"]["old"] = _run_child(old, url, sample)
+    # A million listens take gigabytes on disk; the runs are measured, the data is not needed.
+    _drop_databases(admin, ["bench_import", "bench_import_new_sample", "bench_import_parity_sample",
+                            "bench_import_old_sample"])
     embedded.stop(pgdata)
     return result
 
