@@ -11,7 +11,7 @@ import pytest
 
 from sidetrack_pipeline.db import connect
 from sidetrack_pipeline.ingest.audio_tags import read_tags
-from sidetrack_pipeline.ingest.isrc import clean_isrc
+from sidetrack_pipeline.sources.isrc import clean_isrc
 from sidetrack_pipeline.ingest.library import scan_library
 from tests.library_builder import make_audio, tag_like_picard
 

@@ -8,6 +8,7 @@ import pytest
 
 from sidetrack_pipeline.db import connect
 from sidetrack_pipeline.ingest.catalog import ensure_user
+from sidetrack_pipeline.ingest.library import reconcile_catalogue
 from sidetrack_pipeline.ingest.listen_writer import WriteReport, write_listens
 from sidetrack_pipeline.sources.listen import Listen
 
@@ -87,6 +88,24 @@ def test_name_only_and_mbid_identities_of_one_play_are_merged(db_url):
     with connect(db_url) as conn, conn.cursor() as cur:
         cur.execute("select count(*), count(*) filter (where source = 'lastfm') from listen")
         assert cur.fetchone() == (2, 1)
+    # The play stays on Last.fm's name-only track until the catalogue is reconciled (the
+    # `tracks` asset), which moves it to the identified twin; a re-import then finds it there.
+    with connect(db_url) as conn:
+        reconcile_catalogue(conn)
+    with connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("""select t.track_key from listen l join track t using (track_id)
+                       where t.title = 'Xtal'""")
+        assert cur.fetchall() == [("mbid:30d08f4c-d825-4ae1-b79c-44242cddd7c0",)]
+    assert counts(write(db_url, [play(5000, artist="Aphex Twin", title="Xtal")], "lastfm")) == (1, 0, 1, 0)
+
+
+def test_listen_isrcs_join_the_track(db_url):
+    write(db_url, [play(0, isrc="GBAYE8100053"), play(400, isrc="GBAYE8100053"),
+                   play(800, isrc="USRC17607839")], "listenbrainz")
+    write(db_url, [play(1200, isrc="GBAYE8100053")], "listenbrainz")
+    with connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select isrcs from track where title = 'Golden Brown'")
+        assert cur.fetchall() == [(["GBAYE8100053", "USRC17607839"],)]
 
 
 def test_a_song_repeated_back_to_back_is_not_merged(db_url):

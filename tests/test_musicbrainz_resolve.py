@@ -238,7 +238,8 @@ def test_a_batch_stops_when_musicbrainz_stays_unavailable(db_url, server, tmp_pa
 
 
 def test_limit_takes_only_so_many_tracks(db_url, server, tmp_path):
-    catalogue(db_url)
+    # three independent tracks (no search match merging one into another)
+    catalogue(db_url, [LISTENS[0], LISTENS[2], LISTENS[4]])
     assert resolve(db_url, server, tmp_path, limit=2).total == 2
     assert fetch(db_url, "select count(*) from track where mb_status is not null") == [(2,)]
 

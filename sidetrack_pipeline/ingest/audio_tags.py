@@ -28,7 +28,7 @@ from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 from mutagen._vorbis import VCommentDict  # FLAC, Ogg Vorbis and Opus comments all are one
 
-from sidetrack_pipeline.ingest.isrc import clean_isrc
+from sidetrack_pipeline.sources.isrc import clean_isrc
 from sidetrack_pipeline.sources.listen import clean_mbid
 
 log = logging.getLogger(__name__)

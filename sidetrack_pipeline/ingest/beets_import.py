@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from psycopg2.extras import execute_values
 
-from sidetrack_pipeline.ingest.isrc import clean_isrc
+from sidetrack_pipeline.sources.isrc import clean_isrc
 from sidetrack_pipeline.sources.listen import clean_mbid
 
 log = logging.getLogger(__name__)

@@ -70,7 +70,8 @@ class ExportLineParser:
                     i_artists = i_artists[0] if i_artists else None
                 key = (get("artist_name"), get("track_name"), get("release_name"),
                        mapping.get("recording_mbid"), info.get("recording_mbid"), m_artists, i_artists,
-                       mapping.get("release_mbid"), info.get("release_mbid"), duration_ms, duration)
+                       mapping.get("release_mbid"), info.get("release_mbid"), duration_ms, duration,
+                       info.get("isrc"))
                 vid = cache.get(key)   # TypeError for an unhashable (odd) value
                 msid = get("recording_msid")
                 if type(msid) is not str or not (msid := msid.strip()):

@@ -20,7 +20,7 @@ from psycopg2.extras import execute_values
 
 from sidetrack_pipeline.ingest.catalog import TrackRow, upsert_artists, upsert_releases, upsert_tracks
 from sidetrack_pipeline.ingest.file_matching import LibraryFile, ListenedTrack, assign_files
-from sidetrack_pipeline.ingest.isrc import clean_isrc
+from sidetrack_pipeline.sources.isrc import clean_isrc
 from sidetrack_pipeline.sources.listen import artist_key, name_key, release_key, track_key
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ create temp table if not exists listen_batch_variant (
     vid int primary key, seq bigint not null, artist_name text not null, track_name text not null,
     release_name text, recording_mbid uuid, artist_mbid uuid, release_mbid uuid, duration_ms int,
     artist_key text not null, release_key text, track_key text not null, name_key text not null,
-    track_id int
+    isrc text, track_id int
 ) on commit drop;
 create temp table if not exists listen_batch_track (
     vid int primary key, track_id int not null
@@ -98,9 +98,14 @@ where (track.release_id is null and excluded.release_id is not null)
    or (track.duration_ms is null and excluded.duration_ms is not null)
 """
 
+# ISRCs the listens carry join the track's (the library matches files by them).
 _LINK_VARIANTS = """
 update listen_batch_variant v set track_id = t.track_id
 from track t where v.track_id is null and t.track_key = v.track_key;
+update track t set isrcs = array(select distinct unnest(t.isrcs || n.isrcs) order by 1)
+from (select track_id, array_agg(distinct isrc) as isrcs from listen_batch_variant
+      where isrc is not null group by track_id) n
+where t.track_id = n.track_id and not n.isrcs <@ t.isrcs;
 insert into listen_batch_track (vid, track_id) select vid, track_id from listen_batch_variant;
 truncate listen_batch_variant;
 """

@@ -14,13 +14,13 @@ from sidetrack_pipeline.sources.listen import Listen, artist_key, name_key, rele
 # Columns of the staging table the rows of `take_new()` are copied into (see listen_batch).
 VARIANT_COLUMNS = ("vid", "seq", "artist_name", "track_name", "release_name", "recording_mbid",
                    "artist_mbid", "release_mbid", "duration_ms", "artist_key", "release_key",
-                   "track_key", "name_key")
+                   "track_key", "name_key", "isrc")
 
 
 def variant_of(listen: Listen) -> tuple:
     """Everything about a listen that decides its artist, release and track rows."""
     return (listen.artist_name, listen.track_name, listen.release_name, listen.recording_mbid,
-            listen.artist_mbid, listen.release_mbid, listen.duration_ms)
+            listen.artist_mbid, listen.release_mbid, listen.duration_ms, listen.isrc)
 
 
 class TrackVariants:
@@ -39,12 +39,12 @@ class TrackVariants:
         if vid is None:
             vid = self._ids[variant] = len(self._ids)
             self._by_id.append(variant)
-            artist, title, release, recording, artist_mbid, release_mbid, duration = variant
+            artist, title, release, recording, artist_mbid, release_mbid, duration, isrc = variant
             a_key = artist_key(artist, artist_mbid)
             self._new.append(copy_line(
                 vid, seq, artist, title, release, recording, artist_mbid, release_mbid, duration,
                 a_key, release_key(a_key, release, release_mbid) if release else None,
-                track_key(recording, artist, title), name_key(artist, title)))
+                track_key(recording, artist, title), name_key(artist, title), isrc))
         return vid
 
     def variant(self, vid: int) -> tuple:

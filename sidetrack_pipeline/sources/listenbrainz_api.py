@@ -20,7 +20,6 @@ the client and never appears in a log line or an exception message.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import random
@@ -113,14 +112,9 @@ def api_listen(obj: object) -> Listen:
     """One listen of an API answer -> Listen (ValueError says what is wrong).
 
     The export parser does the field work (recording_msid is looked up inside track_metadata
-    and at the top level, where the API puts it); the API additionally gives an ISRC.
+    and at the top level, where the API puts it; the ISRC in additional_info).
     """
-    listen = parse_listen(obj)
-    info = obj["track_metadata"].get("additional_info")
-    isrc = info.get("isrc") if isinstance(info, dict) else None
-    if isinstance(isrc, str) and isrc.strip():
-        listen = dataclasses.replace(listen, isrc=isrc.strip().upper())
-    return listen
+    return parse_listen(obj)
 
 
 def parse_listens_page(body: object) -> ListensPage:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sidetrack_pipeline.sources.isrc import clean_isrc
 from sidetrack_pipeline.sources.listen import Listen, clean_mbid
 
 _LISTEN_FILE = re.compile(r"(?:^|/)listens/(\d{4})/(\d{1,2})\.jsonl$")
@@ -173,6 +174,7 @@ def parse_listen(obj: object) -> Listen:
         recording_msid=_storable("recording_msid",
                                  _text(meta.get("recording_msid")) or _text(obj.get("recording_msid"))),
         duration_ms=int(duration) if duration and duration > 0 else None,
+        isrc=clean_isrc(info.get("isrc")),
     )
 
 
