@@ -1,0 +1,174 @@
+"""Web tags → vibe axes: tag normalisation, the seed dictionary, and its similarity extension.
+
+A tag in the seed (`tag_seed.SEED`), after normalisation, maps to the seed's axis weights. An
+unseen tag is embedded with MiniLM in a template sentence (`TEMPLATE`) and follows its nearest
+seed tag when their cosine reaches `THRESHOLD`, with the seed's weights scaled by
+`similarity_factor(cos)`; below the threshold, or when the nearest seed is a neutral one
+("seen live", "electronic"), it stays unmapped. `leave_one_out` measures how well the extension
+reconstructs each seed tag from the others (the threshold was chosen with it; docs/axes.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from sidetrack_pipeline.scoring.tag_seed import ALIASES, SEED
+
+__all__ = ["SEED", "ALIASES", "normalise", "seed_tag_for", "canonical", "Mapping", "map_unseen",
+           "leave_one_out", "TEMPLATE", "THRESHOLD"]
+
+TEMPLATE = "{} music"
+THRESHOLD = 0.75        # cosine of the templated texts; tuned by leave-one-out (docs/axes.md)
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+_AMPERSAND = re.compile(r"\s*[&+]\s*")
+_APOSTROPHE_N = re.compile(r"(?<=[a-z0-9])\s*'n'?\s*(?=[a-z0-9])")   # rock'n'roll, drum 'n' bass
+_LONE_N = re.compile(r"(?<=\S) n (?=\S)")                            # drum n bass (not "n dubz")
+_SEPARATORS = re.compile(r"[-_/.,:;|]+")
+_DROP = re.compile(r"[^\w\s]")
+
+
+def normalise(tag: str) -> str:
+    """Lower-case; '&', '+', 'n', "'n'" between words → 'and'; hyphens, slashes, underscores and
+    dots → spaces; other punctuation dropped; whitespace collapsed.
+    ("Drum 'n' Bass", "drum & bass", "Drum-and-Bass" → "drum and bass"; "Hip-Hop" → "hip hop")."""
+    text = tag.lower().replace("’", "'")
+    text = _AMPERSAND.sub(" and ", text)
+    text = _APOSTROPHE_N.sub(" and ", text)
+    text = _SEPARATORS.sub(" ", text)
+    text = " ".join(_DROP.sub("", text).split())
+    return _LONE_N.sub(" and ", text)
+
+
+_COMPACT = {name.replace(" ", ""): name for name in SEED}
+
+
+def seed_tag_for(tag: str) -> str | None:
+    """The seed tag this tag is a spelling of, or None ("synth wave", "Lo-Fi", "dnb" → seed)."""
+    name = normalise(tag)
+    name = ALIASES.get(name, name)
+    if name in SEED:
+        return name
+    compact = name.replace(" ", "")
+    return _COMPACT.get(ALIASES.get(compact, compact))
+
+
+def canonical(tag: str) -> str:
+    """The name a tag is grouped under when scoring: its seed tag, else its normalised form."""
+    return seed_tag_for(tag) or normalise(tag)
+
+
+def similarity_factor(cosine: float, threshold: float = THRESHOLD) -> float:
+    """How much of the seed's weight an unseen tag inherits: 0.5 at the threshold, 1 at cosine 1."""
+    if cosine < threshold:
+        return 0.0
+    return 0.5 + 0.5 * (cosine - threshold) / (1.0 - threshold)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    tag: str                      # the tag as given
+    weights: dict[str, float]     # axis -> weight in −1..1 (empty: unmapped or neutral)
+    source: str | None            # 'seed' | 'similarity' | None (unmapped)
+    via_tag: str | None = None    # the seed tag it follows
+    similarity: float | None = None
+
+
+def _texts(tags: Sequence[str]) -> list[str]:
+    return [TEMPLATE.format(t) for t in tags]
+
+
+def _seed_matrix(embed: Embed, names: Sequence[str]) -> np.ndarray:
+    return np.asarray(embed(_texts(names)), dtype=np.float32)
+
+
+def map_unseen(tags: Sequence[str], embed: Embed, threshold: float = THRESHOLD,
+               seed: dict[str, dict[str, float]] | None = None) -> list[Mapping]:
+    """Map each tag: by the seed when it is a spelling of a seed tag, else by similarity."""
+    seed = SEED if seed is None else seed
+    out: list[Mapping | None] = []
+    unseen: list[tuple[int, str]] = []
+    for i, tag in enumerate(tags):
+        base = seed_tag_for(tag) if seed is SEED else (normalise(tag) if normalise(tag) in seed else None)
+        if base is not None:
+            out.append(Mapping(tag, dict(seed[base]), "seed", base if base != tag else None))
+        else:
+            out.append(None)
+            unseen.append((i, normalise(tag)))
+    if unseen:
+        names = sorted(seed)
+        seed_vectors = _seed_matrix(embed, names)
+        vectors = np.asarray(embed(_texts([n for _, n in unseen])), dtype=np.float32)
+        cosines = vectors @ seed_vectors.T
+        for (i, _), row in zip(unseen, cosines):
+            j = int(np.argmax(row))
+            out[i] = _follow(tags[i], names[j], float(row[j]), seed, threshold)
+    return out  # type: ignore[return-value]
+
+
+def _follow(tag: str, via: str, cosine: float, seed, threshold: float) -> Mapping:
+    factor = similarity_factor(cosine, threshold)
+    if factor == 0.0 or not seed[via]:
+        return Mapping(tag, {}, None, via, round(cosine, 4))
+    weights = {axis: round(w * factor, 4) for axis, w in seed[via].items()}
+    return Mapping(tag, weights, "similarity", via, round(cosine, 4))
+
+
+@dataclass(frozen=True)
+class LeaveOneOut:
+    threshold: float
+    held_out: int          # non-neutral seed tags tried
+    mapped: int            # of those, mapped by similarity (nearest other seed above threshold)
+    agreement: float       # mean cosine between predicted and true weight vectors, over mapped
+    sign_agreement: float  # over mapped: share of true (axis, |weight| ≥ 0.3) entries predicted with that sign
+    neutral_kept: float    # share of neutral seed tags that stay unmapped when held out
+
+    @property
+    def coverage(self) -> float:
+        return self.mapped / self.held_out if self.held_out else 0.0
+
+
+def _vector(weights: dict[str, float], axes: Sequence[str]) -> np.ndarray:
+    return np.array([weights.get(a, 0.0) for a in axes])
+
+
+def leave_one_out(embed: Embed, thresholds: Sequence[float] = (THRESHOLD,)) -> list[LeaveOneOut]:
+    """Hold out each seed tag, map it from the rest, compare with its curated weights."""
+    from sidetrack_pipeline.scoring.axes import AXES
+
+    names = sorted(SEED)
+    vectors = _seed_matrix(embed, names)
+    cosines = vectors @ vectors.T
+    np.fill_diagonal(cosines, -1.0)
+    results = []
+    for threshold in thresholds:
+        tried = mapped = kept = neutrals = 0
+        agreements: list[float] = []
+        signs_right = signs_total = 0
+        for i, name in enumerate(names):
+            j = int(np.argmax(cosines[i]))
+            predicted = _follow(name, names[j], float(cosines[i, j]), SEED, threshold).weights
+            if not SEED[name]:
+                neutrals += 1
+                kept += not predicted
+                continue
+            tried += 1
+            truth = _vector(SEED[name], AXES)
+            if predicted:
+                for axis, w in SEED[name].items():
+                    if abs(w) >= 0.3:
+                        signs_total += 1
+                        signs_right += predicted.get(axis, 0.0) * w > 0
+                mapped += 1
+                guess = _vector(predicted, AXES)
+                agreements.append(float(truth @ guess / (np.linalg.norm(truth) * np.linalg.norm(guess))))
+        results.append(LeaveOneOut(
+            threshold, tried, mapped, round(float(np.mean(agreements)) if agreements else 0.0, 4),
+            round(signs_right / signs_total, 4) if signs_total else 0.0,
+            round(kept / neutrals, 4) if neutrals else 1.0))
+    return results
