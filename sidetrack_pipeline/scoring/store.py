@@ -66,18 +66,35 @@ def _feature_rows(cur) -> list[tuple[int, dict]]:
     return rows
 
 
+# Audio-formula methods this one replaces: their rows are deleted when scores are recomputed.
+SUPERSEDED_METHODS = ("mir-v1",)
+
+
 def score_all(cur) -> int:
-    """(Re)compute `mir-v1` axis scores for every analysed track; drop scores of unanalysed ones."""
+    """(Re)compute the audio axis scores (`axes.METHOD`, provenance 'audio') and their per-feature
+    contributions for every analysed track; drop scores of unanalysed tracks and every row of a
+    superseded audio method (`mir-v1`)."""
     rows = _feature_rows(cur)
-    values = [(track_id, s.axis, axes.METHOD, s.value, s.confidence)
-              for track_id, features in rows for s in axes.score_features(features)]
+    scores = [(track_id, axes.score_features(features)) for track_id, features in rows]
+    values = [(track_id, s.axis, axes.METHOD, s.value, s.confidence, "audio")
+              for track_id, track_scores in scores for s in track_scores]
     execute_values(cur, """
-        insert into mood_scores (track_id, axis, method, value, confidence) values %s
+        insert into mood_scores (track_id, axis, method, value, confidence, provenance) values %s
         on conflict (track_id, axis, method) do update set
-            value = excluded.value, confidence = excluded.confidence, computed_at = now()""",
+            value = excluded.value, confidence = excluded.confidence,
+            provenance = excluded.provenance, computed_at = now()""",
         values, page_size=2000)
     cur.execute("""delete from mood_scores m where method = %s
                    and not exists (select 1 from features f where f.track_id = m.track_id)""", (axes.METHOD,))
+    cur.execute("delete from score_contribution where method = %s and kind = 'feature'", (axes.METHOD,))
+    contributions = [(track_id, s.axis, axes.METHOD, "feature", name, c)
+                     for track_id, track_scores in scores for s in track_scores
+                     for name, c in s.contributions]
+    execute_values(cur, """
+        insert into score_contribution (track_id, axis, method, kind, name, contribution) values %s""",
+        contributions, page_size=5000)
+    for table in ("mood_scores", "score_contribution"):
+        cur.execute(f"delete from {table} where method = any(%s)", (list(SUPERSEDED_METHODS),))
     return len(rows)
 
 

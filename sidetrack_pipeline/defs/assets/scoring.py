@@ -12,8 +12,9 @@ from sidetrack_pipeline.scoring import axes, store
 @dg.asset(group_name="scoring", deps=[audio_features, stem_pumpiness_scores], kinds={"python", "postgres"})
 def mood_scores(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """Energy, valence, danceability, brightness, rhythmic complexity, pumpiness, texture density,
-    stereo size, tempo and mode confidence (0–1, with a confidence each), method `mir-v1`;
-    formulas in docs/axes.md."""
+    stereo size, tempo and mode confidence (0–1, with a confidence each), method `mir-v2`,
+    provenance `audio`, per-feature contributions in `score_contribution`; formulas in
+    docs/axes.md."""
     with database.connect() as conn, conn.cursor() as cur:
         scored = store.score_all(cur)
         cur.execute("select axis, avg(value), min(value), max(value) from mood_scores "
