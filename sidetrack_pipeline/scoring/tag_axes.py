@@ -10,6 +10,7 @@ reconstructs each seed tag from the others (the threshold was chosen with it; do
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -58,6 +59,7 @@ def seed_tag_for(tag: str) -> str | None:
     return _COMPACT.get(ALIASES.get(compact, compact))
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical(tag: str) -> str:
     """The name a tag is grouped under when scoring: its seed tag, else its normalised form."""
     return seed_tag_for(tag) or normalise(tag)
