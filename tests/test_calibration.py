@@ -177,3 +177,14 @@ def test_fifty_labels_from_a_hidden_rule_beat_the_generic_axis_on_real_audio(ren
     mean_cal = np.mean([r["mae_calibrated"] for r in results])
     assert mean_cal < 0.6 * mean_raw
     print(f"held-out MAE vs the hidden rule, 5 seeds: generic {mean_raw:.3f}, calibrated {mean_cal:.3f}")
+
+
+def test_an_axis_without_a_generic_score_is_learned_from_the_vectors_alone():
+    vectors, _ = _library(seed=9)
+    features = cal.build_features({"mir-v1": vectors}, None)
+    assert "generic" not in features.names and np.all(features.generic == 0.5)
+    labels = (vectors[:, 7] > 0.5).astype(float)            # ListenBrainz love (1) / hate (0)
+    model = cal.fit_axis_model("preference", features, np.arange(50), labels[:50])
+    value, _ = model.predict(features)
+    held = np.arange(50, len(labels))
+    assert np.mean((value[held] > 0.5) == (labels[held] == 1)) > 0.8
