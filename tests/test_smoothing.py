@@ -234,3 +234,34 @@ def test_assets_materialize(db_url):
     assert meta["smoothed_scores"]["provenance_propagated"].value == len(cat["bare"]) * len(AXES)
     assert meta["smoothed_scores"]["provenance_audio"].value == (listened - len(cat["bare"])) * len(AXES)
     assert meta["fused_scores"]["provenance_audio"].value == (listened - len(cat["bare"])) * len(AXES)
+
+
+def test_knn_query_uses_the_models_hnsw_index(db_url):
+    from sidetrack_pipeline.scoring.smoothing_store import knn_edges, knn_sql
+
+    conn = psycopg2.connect(db_url)
+    try:
+        cat = smoothing_catalogue.build(conn, "clustered")
+        with conn.cursor() as cur:
+            cur.execute("set local enable_seqscan = off")   # a tiny table: make the planner show it can
+            cur.execute("explain " + knn_sql(smoothing_catalogue.DIM), {"model": "mir-v1", "k": 10})
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert "embeddings_mir_v1_hnsw" in plan
+            cur.execute("reset enable_seqscan")
+            edges = knn_edges(cur, "mir-v1", 10)
+        assert len(edges) == 10 * len(cat["tracks"])
+        assert all(a != b and -1 <= s <= 1 for a, b, s in edges)
+    finally:
+        conn.close()
+
+
+def test_empty_database(db_url):
+    conn = psycopg2.connect(db_url)
+    try:
+        assert fuse_scores(conn)["scores"] == 0
+        report = smooth_scores(conn)
+        assert report["scores"] == 0 and report["coverage"] == 1.0
+        result = hidden_audio_experiment(conn)
+        assert result["hidden_tracks"] == 0 and result["improved"] is False and result["mae_smoothed"] is None
+    finally:
+        conn.close()

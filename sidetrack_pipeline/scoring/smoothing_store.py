@@ -30,15 +30,10 @@ def load_evidence(cur, families: Mapping = fusion.EVIDENCE_FAMILIES) -> list[tup
     return [r for r in cur.fetchall() if fusion.family_of(r[2], families) is not None]
 
 
-def knn_edges(cur, model: str, k: int = smoothing.KNN_K) -> list[tuple[int, int, float]]:
-    """(track, neighbour, cosine similarity) for the k nearest neighbours of every track with a
-    `model` vector: one query, a lateral ANN search per track on the model's HNSW index."""
-    cur.execute("select distinct dim from embeddings where model = %s", (model,))
-    dims = [r[0] for r in cur.fetchall()]
-    if len(dims) != 1:
-        return []
-    dim = int(dims[0])
-    cur.execute(f"""
+def knn_sql(dim: int) -> str:
+    """k nearest neighbours of every `model` vector: one query, a lateral ANN search per track
+    ordered by `embedding::vector(dim) <=> …`, the expression of the model's partial HNSW index."""
+    return f"""
         select a.track_id, n.track_id, n.similarity
         from embeddings a
         cross join lateral (
@@ -47,7 +42,17 @@ def knn_edges(cur, model: str, k: int = smoothing.KNN_K) -> list[tuple[int, int,
             where b.model = %(model)s and b.track_id <> a.track_id
             order by b.embedding::vector({dim}) <=> a.embedding::vector({dim})
             limit %(k)s) n
-        where a.model = %(model)s""", {"model": model, "k": k})
+        where a.model = %(model)s"""
+
+
+def knn_edges(cur, model: str, k: int = smoothing.KNN_K) -> list[tuple[int, int, float]]:
+    """(track, neighbour, cosine similarity) for the k nearest neighbours of every track with a
+    `model` vector: one query, a lateral ANN search per track on the model's HNSW index."""
+    cur.execute("select distinct dim from embeddings where model = %s", (model,))
+    dims = [r[0] for r in cur.fetchall()]
+    if len(dims) != 1:
+        return []
+    cur.execute(knn_sql(int(dims[0])), {"model": model, "k": k})
     return [(a, b, float(s)) for a, b, s in cur.fetchall() if s is not None and math.isfinite(s)]
 
 
