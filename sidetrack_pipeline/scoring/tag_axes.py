@@ -105,11 +105,14 @@ def map_unseen(tags: Sequence[str], embed: Embed, threshold: float = THRESHOLD,
     if unseen:
         names = sorted(seed)
         seed_vectors = _seed_matrix(embed, names)
-        vectors = np.asarray(embed(_texts([n for _, n in unseen])), dtype=np.float32)
-        cosines = vectors @ seed_vectors.T
-        for (i, _), row in zip(unseen, cosines):
+        distinct = sorted({n for _, n in unseen})      # spellings sharing a normal form: embed once
+        vectors = np.asarray(embed(_texts(distinct)), dtype=np.float32)
+        nearest = {}
+        for name, row in zip(distinct, vectors @ seed_vectors.T):
             j = int(np.argmax(row))
-            out[i] = _follow(tags[i], names[j], float(row[j]), seed, threshold)
+            nearest[name] = (names[j], float(row[j]))
+        for i, name in unseen:
+            out[i] = _follow(tags[i], *nearest[name], seed, threshold)
     return out  # type: ignore[return-value]
 
 
