@@ -65,6 +65,7 @@ def test_explain_names_every_kind_of_contribution(db_url):
         explanation = explain_track(conn, "regular 0 - song 0-0")
         assert explanation.track_id == track and explanation.artist == "Regular 0"
         assert explain_track(conn, str(track)).track_id == track
+        assert explain_track(conn, "song 3-2").title == "Song 3-2"          # title (or artist) alone
         by_axis = {a.axis: a for a in explanation.axes}
         assert list(by_axis) == list(axes.AXES)
         energy = by_axis["energy"]

@@ -65,22 +65,23 @@ def find_track(cur, query: str | int) -> int:
         if row:
             return row[0]
     artist, _, title = text.partition(" - ")
+    searches = []
     if title:
-        where, params = "a.name ilike %(a)s and t.title ilike %(t)s", {"a": f"%{artist.strip()}%",
-                                                                      "t": f"%{title.strip()}%"}
-    else:
-        where, params = "(a.name || ' - ' || t.title) ilike %(q)s", {"q": f"%{text}%"}
-    params["exact"] = text.lower()
-    cur.execute(f"""
-        select t.track_id from track t join artist a on a.artist_id = t.artist_id
-        where {where}
-        order by lower(a.name || ' - ' || t.title) = %(exact)s desc,
-                 (select count(*) from listen l where l.track_id = t.track_id) desc, t.track_id
-        limit 1""", params)
-    row = cur.fetchone()
-    if row is None:
-        raise LookupError(f"no track matches {text!r}")
-    return row[0]
+        searches.append(("a.name ilike %(a)s and t.title ilike %(t)s",
+                         {"a": f"%{artist.strip()}%", "t": f"%{title.strip()}%"}))
+    searches.append(("(a.name || ' - ' || t.title) ilike %(q)s", {"q": f"%{text}%"}))
+    for where, params in searches:
+        params["exact"] = text.lower()
+        cur.execute(f"""
+            select t.track_id from track t join artist a on a.artist_id = t.artist_id
+            where {where}
+            order by lower(a.name || ' - ' || t.title) = %(exact)s desc,
+                     (select count(*) from listen l where l.track_id = t.track_id) desc, t.track_id
+            limit 1""", params)
+        row = cur.fetchone()
+        if row is not None:
+            return row[0]
+    raise LookupError(f"no track matches {text!r}")
 
 
 def _features(cur, track_id: int) -> dict | None:

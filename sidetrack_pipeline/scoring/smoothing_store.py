@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from psycopg2.extras import execute_values
 
+from sidetrack_pipeline.ingest.musicbrainz_graph import SPECIAL_ARTISTS
 from sidetrack_pipeline.scoring import fusion, smoothing
 from sidetrack_pipeline.scoring.axes import AXES
 
@@ -58,13 +59,20 @@ def knn_edges(cur, model: str, k: int = smoothing.KNN_K) -> list[tuple[int, int,
 
 def load_catalogue(cur, knn_models: Sequence[str] = KNN_MODELS, k: int = smoothing.KNN_K) -> smoothing.Catalogue:
     """Listened tracks plus every track with a score or a vector, their groups and the edges."""
+    # Placeholder artists (Various Artists, [unknown], …) are no group to pool over.
     cur.execute("""
-        select t.track_id, t.artist_id, coalesce(t.release_id, -1) from track t
+        select t.track_id,
+               case when a.mbid::text = any(%(special)s)
+                         or a.artist_key in ('name:various artists', 'name:various', 'name:unknown',
+                                             'name:[unknown]', 'name:unknown artist')
+                    then -1 else t.artist_id end,
+               coalesce(t.release_id, -1)
+        from track t join artist a on a.artist_id = t.artist_id
         where exists (select 1 from listen l where l.track_id = t.track_id)
            or exists (select 1 from mood_scores m where m.track_id = t.track_id
                       and m.method <> all(%(own)s))
            or exists (select 1 from embeddings e where e.track_id = t.track_id)
-        order by t.track_id""", {"own": list(OWN_METHODS)})
+        order by t.track_id""", {"own": list(OWN_METHODS), "special": list(SPECIAL_ARTISTS)})
     rows = cur.fetchall()
     catalogue = smoothing.Catalogue([r[0] for r in rows], np.array([r[1] for r in rows], dtype=int),
                                     np.array([r[2] for r in rows], dtype=int))
@@ -125,12 +133,12 @@ def smooth_scores(conn) -> dict:
 def coverage(cur, method: str = smoothing.METHOD) -> tuple[int, int]:
     """(listened tracks, listened tracks with a `method` score on all ten axes)."""
     cur.execute("""
-        with listened as (select distinct track_id from listen)
-        select count(*),
-               count(*) filter (where (select count(distinct m.axis) from mood_scores m
-                                       where m.track_id = l.track_id and m.method = %(m)s
-                                         and m.axis = any(%(axes)s)) = %(n)s)
-        from listened l""", {"m": method, "axes": list(AXES), "n": len(AXES)})
+        with listened as (select distinct track_id from listen),
+        scored as (select track_id, count(distinct axis) as axes from mood_scores
+                   where method = %(m)s and axis = any(%(axes)s) group by track_id)
+        select count(*), count(*) filter (where s.axes = %(n)s)
+        from listened l left join scored s on s.track_id = l.track_id""",
+                {"m": method, "axes": list(AXES), "n": len(AXES)})
     listened, covered = cur.fetchone()
     return int(listened), int(covered)
 
