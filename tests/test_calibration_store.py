@@ -15,7 +15,7 @@ from sidetrack_pipeline.db.connection import connect
 from sidetrack_pipeline.defs.assets.personal import personal_scores
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.ingest.catalog import ensure_user
-from sidetrack_pipeline.scoring import calibration
+from sidetrack_pipeline.scoring import axes, calibration
 from sidetrack_pipeline.scoring.calibration_store import calibrate_user, label_suggestions
 
 N_TRACKS = 40
@@ -45,8 +45,8 @@ def _seed_library(url: str, musicnn: bool = False) -> tuple[list[int], np.ndarra
             if musicnn:
                 cur.execute("insert into embeddings (track_id, model, dim, embedding) "
                             "values (%s, 'msd-musicnn', 400, %s::vector)", (ids[-1], _vec(rng.random(400))))
-            cur.execute("insert into mood_scores (track_id, axis, method, value) values (%s, 'energy', 'mir-v1', %s)",
-                        (ids[-1], float(energy[i])))
+            cur.execute("insert into mood_scores (track_id, axis, method, value) values (%s, 'energy', %s, %s)",
+                        (ids[-1], axes.METHOD, float(energy[i])))
     return ids, vectors, energy
 
 

@@ -2,7 +2,8 @@
 
 Reads `labels_user` (several sources for one track and axis are averaged), the track vectors in
 `embeddings` (`mir-v1`, plus `msd-musicnn` when every vectorised track has one) and the generic
-scores in `mood_scores`; writes `user_axis_model` and `user_track_scores` (method `personal-v1`).
+audio scores in `mood_scores` (axes.METHOD, else the superseded `mir-v1`); writes
+`user_axis_model` and `user_track_scores` (method `personal-v1`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from psycopg2.extras import Json, execute_values
 
-from sidetrack_pipeline.scoring import calibration
+from sidetrack_pipeline.scoring import axes, calibration
 from sidetrack_pipeline.scoring.calibration import METHOD, NotFitted, PersonalModel
 
 MIR_MODEL = "mir-v1"
 LEARNED_MODEL = "msd-musicnn"
-GENERIC_METHODS = ("mir-v1",)   # first one a track has wins
+# The generic score is the audio formula's (every vectorised track has one; fused/smoothed scores
+# mix evidence that differs from track to track). The current method first, then the superseded.
+GENERIC_METHODS = tuple(dict.fromkeys((axes.METHOD, "mir-v1")))   # first one a track has wins
 
 
 @dataclass
