@@ -322,3 +322,43 @@ def test_real_audio_aggressive_on_the_loud_track(models_cache, lexicon, tag_mode
         test_real_audio_ordering(models_cache, lexicon, tag_models)
     loud, _ = _real_tracks["scores"]
     assert loud["aggressive"].value > max(loud["floaty"].value, loud["ethereal"].value)
+
+
+def test_clap_method_through_the_store(db_url, tmp_path, lexicon, vocab):
+    """zeroshot-clap-v1 end to end with the real CLAP architecture (small, synthetic weights, as in
+    test_model_loaders): tracks whose stored audio embedding is a word's text embedding score
+    that word highest; rows are written with provenance 'lexicon' and replaced on re-run."""
+    from benchmarks.clap_golden import checkpoint_dict, synthetic_state, tiny_vocab_size, write_tiny_tokenizer
+    from sidetrack_pipeline.models.clap import ClapNet, load_clap
+    from sidetrack_pipeline.scoring.embedding_store import save_vector
+
+    text_config = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                   "intermediate_size": 64, "vocab_size": tiny_vocab_size(),
+                   "max_position_embeddings": 80}
+    htsat = {"embed_dim": 8, "depths": (2, 2, 2, 2), "num_heads": (1, 2, 2, 4), "num_classes": 5}
+    torch.manual_seed(0)
+    state = synthetic_state(ClapNet(htsat=htsat, text_config=text_config).state_dict())
+    torch.save(checkpoint_dict(state), tmp_path / "clap-small.pt")
+    clap = load_clap(tmp_path / "clap-small.pt", tokenizer=write_tiny_tokenizer(tmp_path / "tok"),
+                     text_config=text_config)
+    targets = ("driving", "floaty")
+    prompts = {w: clap.embed_text([t.format(w) for t in zs.WORD_TEMPLATES]).mean(axis=0)
+               for w in targets}
+    with connect(db_url) as conn, conn.cursor() as cur:
+        ids = {w: _add_track(cur, i) for i, w in enumerate(targets)}
+        for w, track_id in ids.items():
+            save_vector(cur, track_id, "hash", "clap", "test", prompts[w] / np.linalg.norm(prompts[w]))
+    for _ in range(2):
+        with connect(db_url) as conn:
+            report = score_lexicon(conn, lexicon, clap_text_model=clap)
+    assert report.tracks_scored["zeroshot-clap-v1"] == 2
+    with connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("select track_id, word, value from lexicon_scores where method = 'zeroshot-clap-v1'")
+        value = {(t, w): v for t, w, v in cur.fetchall()}
+        cur.execute("select count(*), count(distinct provenance), min(provenance) from mood_scores "
+                    "where method = 'zeroshot-clap-v1'")
+        n, kinds, provenance = cur.fetchone()
+    assert len(value) == 2 * len(lexicon.words)
+    assert value[(ids["driving"], "driving")] > value[(ids["floaty"], "driving")]
+    assert value[(ids["floaty"], "floaty")] > value[(ids["driving"], "floaty")]
+    assert n == 2 * len(lexicon.informed_axes()) and (kinds, provenance) == (1, "lexicon")
