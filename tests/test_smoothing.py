@@ -265,3 +265,36 @@ def test_empty_database(db_url):
         assert result["hidden_tracks"] == 0 and result["improved"] is False and result["mae_smoothed"] is None
     finally:
         conn.close()
+
+
+def test_musicbrainz_edges_carry_scores_to_a_track_without_audio(db_url):
+    conn = psycopg2.connect(db_url)
+    try:
+        cat = smoothing_catalogue.build(conn, "clustered")
+        lost = cat["bare"][0]
+        album = [t for t in cat["tracks"] if cat["cluster"][t] == 2][:5]      # "Regular 2"'s album
+        with conn.cursor() as cur:
+            for t in album:
+                cur.executemany("insert into graph_edges (src_track_id, dst_track_id, kind, weight) values (%s, %s, 'same_release', 1)",
+                                [(lost, t), (t, lost)])
+            # An edge kind smoothing does not know is ignored.
+            cur.execute("insert into graph_edges (src_track_id, dst_track_id, kind, weight) values (%s, %s, 'played_after', 1)",
+                        (lost, cat["tracks"][-1]))
+        smooth_scores(conn)
+        with conn.cursor() as cur:
+            smoothed = _scores(cur, "smoothed-v1")
+            cur.execute("select axis, avg(value) from mood_scores where method = 'mir-v1' and track_id = any(%s) group by axis",
+                        (album,))
+            album_mean = dict(cur.fetchall())
+            cur.execute("""select name from score_contribution where track_id = %s and method = 'smoothed-v1'
+                           and axis = 'energy' and kind = 'neighbour'""", (lost,))
+            names = {n for n, in cur.fetchall()}
+        assert names == {f"track:{t}" for t in album}
+        for axis in AXES:
+            value, conf, prov = smoothed[(lost, axis)]
+            assert prov == "propagated" and 0.3 < conf < 0.9
+            assert value == pytest.approx(album_mean[axis], abs=0.03)
+        # The other bare tracks still have nothing but the prior.
+        assert smoothed[(cat["bare"][1], "energy")][1] <= 0.05
+    finally:
+        conn.close()
