@@ -188,3 +188,26 @@ def test_an_axis_without_a_generic_score_is_learned_from_the_vectors_alone():
     value, _ = model.predict(features)
     held = np.arange(50, len(labels))
     assert np.mean((value[held] > 0.5) == (labels[held] == 1)) > 0.8
+
+
+def test_closed_form_leave_one_out_matches_refitting_without_each_label():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(10)
+    z = rng.normal(size=(15, 6))
+    r = z[:, 0] - 0.5 * z[:, 3] + rng.normal(0, 0.3, 15)
+    zc = z - z.mean(axis=0)
+    alpha, loo, _ = cal._ridge_loo(zc, r, alphas=(2.0,))
+    for i in range(15):
+        keep = np.arange(15) != i
+        refit = Ridge(alpha=2.0).fit(z[keep], r[keep])
+        assert loo[i] == pytest.approx(r[i] - refit.predict(z[i:i + 1])[0], abs=1e-9)
+
+
+def test_a_wide_uninformative_block_does_not_drown_the_mir_vector():
+    # 400 columns of noise (a musicnn-sized block that knows nothing about the rule)
+    vectors, generic = _library(seed=11)
+    noise = np.random.default_rng(12).random((len(generic), 400))
+    result = cal.simulate_calibration(vectors, generic, n_labels=50, seed=1,
+                                      extra_blocks={"msd-musicnn": noise})
+    assert result["mae_calibrated"] < 0.8 * result["mae_uncalibrated"]

@@ -84,7 +84,7 @@ def test_calibrate_user_stores_models_and_scores_and_is_idempotent(db_url):
     assert method == "personal-v1" and n_labels == 25
     assert len(params["coef"]) == len(params["features"]) == 17 and params["features"][0] == "generic"
     assert set(metrics) >= {"cv_mae_generic", "cv_mae_raw", "cv_mae_calibrated", "n_labels"}
-    assert metrics["feature_blocks"] == ["mir-v1"]
+    assert metrics["feature_blocks"] == ["mir-v1"] and metrics["labels_without_vector"] == 0
     assert len(scores) == N_TRACKS and {s[1] for s in scores} == {"energy"}
     assert all(0 <= s[3] <= 1 and 0 <= s[4] <= 1 for s in scores)
     # held-out tracks: closer to the person's rule than the generic axis is

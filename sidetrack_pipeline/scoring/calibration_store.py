@@ -163,13 +163,15 @@ def calibrate_user(conn, user_name: str) -> CalibrationReport:
                                          if unvectorised else "")
                 report.axes[axis] = AxisReport(axis, model.n_labels, False, reason)
                 continue
-            _store(cur, user_id, axis, model, data, report)
+            _store(cur, user_id, axis, model, data, report,
+                   labels_without_vector=len(labels[axis]) - len(data.rows))
     return report
 
 
 def _store(cur, user_id: int, axis: str, model: PersonalModel, data: _AxisData,
-           report: CalibrationReport) -> None:
-    metrics = {**model.metrics, "feature_blocks": report.feature_blocks}
+           report: CalibrationReport, labels_without_vector: int = 0) -> None:
+    metrics = {**model.metrics, "feature_blocks": report.feature_blocks,
+               "labels_without_vector": labels_without_vector}
     cur.execute("""insert into user_axis_model (user_id, axis, method, n_labels, params, metrics)
                    values (%s, %s, %s, %s, %s, %s)""",
                 (user_id, axis, METHOD, model.n_labels, Json(model.params(data.labelled_ids)),
