@@ -84,8 +84,37 @@ def render_markdown(result: Result) -> str:
     }
     for key, (title, what) in titles.items():
         lines += ["", f"## {title}", "", what, "", result.sections.get(key, "not run: skipped")]
-    lines += ["", "## Notes", ""] + result.meta.get("notes", ["—"])
+    lines += ["", "## Notes", ""] + notes(result)
     return "\n".join(lines) + "\n"
+
+
+def notes(result: Result) -> list[str]:
+    """Observations computed from this run: tempo estimates off the true BPM, missed bars."""
+    out = []
+    wrong = []
+    for item, features, _ in result.scored:
+        bpm = features.get("bpm")
+        if item.group == "tempo" and bpm and abs(bpm / item.spec.tempo_bpm - 1) > 0.04:
+            wrong.append(f"{item.base} at {item.spec.tempo_bpm:g} BPM read as {bpm:.1f}")
+    tempo_items = sum(1 for i, _, _ in result.scored if i.group == "tempo")
+    out.append(f"* Tempo estimates more than 4 % off the true BPM in the tempo sweep: {len(wrong)} "
+               f"of {tempo_items}" + (f" ({'; '.join(wrong)}). These are octave errors of the "
+               "rhythm estimator (`audio/rhythm.py`) where a style is played far outside its usual "
+               "tempo range; the tempo axis (log BPM + onset rate) softens but cannot undo them."
+               if wrong else "."))
+    for row in result.axis_rows:
+        if not row.met:
+            per_base = [v for v in row.rho_per_base.values()]
+            inside = (f" Within each base track ρ is {', '.join(_f(v) for v in per_base)}: the "
+                      "axis orders variants of one track but not tracks of different material."
+                      if per_base and min(per_base) >= row.bar else "")
+            out.append(f"* {row.axis} misses its bar (pooled ρ {_f(row.rho)} < {row.bar:g}).{inside}")
+    if not any(not r.met for r in result.axis_rows) and result.valence_share >= BAR_PAIRS:
+        out.append("* Every audio-axis target is met on this set.")
+    out.append("* The set is synthetic: it proves that each axis follows its knob with everything "
+               "else equal, not that the anchors suit every genre (docs/axes.md lists the known "
+               "failure cases).")
+    return out
 
 
 def write(result: Result, out: Path) -> Path:
