@@ -36,22 +36,26 @@ class ZeroShotReport:
 def load_tag_probabilities(cur, models: Sequence[str] = TAG_MODELS
                            ) -> dict[str, tuple[list[int], list[str], np.ndarray]]:
     """model -> (track ids, tag names, (n_tracks, n_tags) probabilities), for models with rows.
-    A track missing some tag (never written by the embeddings asset) reads 0 for it."""
+    Aggregated per track in PostgreSQL (one row per track, not per tag). A track missing some
+    tag (never written by the embeddings asset) reads 0 for it."""
     out = {}
     for model in models:
-        cur.execute("select track_id, tag, probability from model_tags where model = %s "
-                    "order by track_id, tag", (model,))
-        rows = cur.fetchall()
-        if not rows:
+        cur.execute("select distinct tag from model_tags where model = %s order by tag", (model,))
+        tags = [r[0] for r in cur.fetchall()]
+        if not tags:
             continue
-        tracks = sorted({r[0] for r in rows})
-        tags = sorted({r[1] for r in rows})
-        t_index = {t: i for i, t in enumerate(tracks)}
+        cur.execute("""select track_id, array_agg(tag order by tag), array_agg(probability order by tag)
+                       from model_tags where model = %s group by track_id order by track_id""",
+                    (model,))
+        rows = cur.fetchall()
         g_index = {g: i for i, g in enumerate(tags)}
-        matrix = np.zeros((len(tracks), len(tags)))
-        for track_id, tag, p in rows:
-            matrix[t_index[track_id], g_index[tag]] = p
-        out[model] = (tracks, tags, matrix)
+        matrix = np.zeros((len(rows), len(tags)))
+        for i, (_, row_tags, probs) in enumerate(rows):
+            if len(row_tags) == len(tags):      # the usual case: all tags, same order
+                matrix[i] = probs
+            else:
+                matrix[i, [g_index[g] for g in row_tags]] = probs
+        out[model] = ([r[0] for r in rows], tags, matrix)
     return out
 
 
@@ -60,14 +64,17 @@ def _delete_method(cur, method: str) -> None:
         cur.execute(f"delete from {table} where method = %s", (method,))
 
 
-def _write(cur, method: str, lexicon: Lexicon, track_ids: Sequence[int],
-           per_track: Sequence[dict[str, zs.WordScore]], report: ZeroShotReport) -> None:
-    _delete_method(cur, method)
+CHUNK = 2000   # tracks scored and written at a time (bounds memory on large libraries)
+
+
+def _write_chunk(cur, method: str, lexicon: Lexicon, track_ids: Sequence[int],
+                 per_track: Sequence[dict[str, zs.WordScore]], axes_written: set[str],
+                 word_sums: dict[str, float]) -> None:
     lex_rows, mood_rows, contrib_rows = [], [], []
-    axes_written: set[str] = set()
     for track_id, words in zip(track_ids, per_track):
         for word, s in words.items():
             lex_rows.append((track_id, word, method, _unit(s.value), _unit(s.confidence)))
+            word_sums[word] = word_sums.get(word, 0.0) + s.value
         for a in zs.axis_scores(lexicon, words):
             axes_written.add(a.axis)
             mood_rows.append((track_id, a.axis, method, _unit(a.value), _unit(a.confidence), "lexicon"))
@@ -82,11 +89,14 @@ def _write(cur, method: str, lexicon: Lexicon, track_ids: Sequence[int],
     if contrib_rows:
         execute_values(cur, "insert into score_contribution (track_id, axis, method, kind, name, "
                             "contribution) values %s", contrib_rows, page_size=2000)
-    report.tracks_scored[method] = len(track_ids)
+
+
+def _finish(report: ZeroShotReport, method: str, lexicon: Lexicon, n_tracks: int,
+            axes_written: set[str], word_sums: dict[str, float]) -> None:
+    report.tracks_scored[method] = n_tracks
     report.axes[method] = sorted(axes_written)
-    report.word_means[method] = {
-        w: round(float(np.mean([t[w].value for t in per_track])), 4) for w in lexicon.words
-    } if per_track else {}
+    report.word_means[method] = ({w: round(word_sums.get(w, 0.0) / n_tracks, 4)
+                                  for w in lexicon.words} if n_tracks else {})
 
 
 def _unit(x: float) -> float:
@@ -102,25 +112,26 @@ def score_musicnn(cur, lexicon: Lexicon, embed: Callable, report: ZeroShotReport
         return
     words = zs.word_vectors(lexicon, embed)
     track_ids = sorted({t for ids, _, _ in tables.values() for t in ids})
-    row = {t: i for i, t in enumerate(track_ids)}
-    models, per_track = [], [dict() for _ in track_ids]
+    models = []
     for name, (ids, tags, matrix) in tables.items():
         models.append(zs.tag_model(name, tags, words, embed, library_probs=matrix))
         report.reference[name] = models[-1].reference
     # Score each track with the models it has rows for (MSD only, MTT only, or both).
+    members = {name: set(ids) for name, (ids, _, _) in tables.items()}
     groups: dict[tuple[str, ...], list[int]] = {}
     for t in track_ids:
-        key = tuple(name for name, (ids, _, _) in tables.items() if t in set(ids))
-        groups.setdefault(key, []).append(t)
+        groups.setdefault(tuple(n for n in tables if t in members[n]), []).append(t)
+    index = {name: {t: i for i, t in enumerate(ids)} for name, (ids, _, _) in tables.items()}
+    _delete_method(cur, zs.METHOD_MUSICNN)
+    axes_written: set[str] = set()
+    word_sums: dict[str, float] = {}
     for key, group in groups.items():
-        probs = {}
-        for name in key:
-            ids, _, matrix = tables[name]
-            index = {t: i for i, t in enumerate(ids)}
-            probs[name] = matrix[[index[t] for t in group]]
-        for t, scores in zip(group, zs.score_words(lexicon, models, probs)):
-            per_track[row[t]] = scores
-    _write(cur, zs.METHOD_MUSICNN, lexicon, track_ids, per_track, report)
+        for start in range(0, len(group), CHUNK):
+            chunk = group[start:start + CHUNK]
+            probs = {name: tables[name][2][[index[name][t] for t in chunk]] for name in key}
+            _write_chunk(cur, zs.METHOD_MUSICNN, lexicon, chunk,
+                         zs.score_words(lexicon, models, probs), axes_written, word_sums)
+    _finish(report, zs.METHOD_MUSICNN, lexicon, len(track_ids), axes_written, word_sums)
 
 
 def clap_configured(env=None) -> str | None:
@@ -167,7 +178,14 @@ def score_clap(cur, lexicon: Lexicon, report: ZeroShotReport, text_model=None) -
     prompts = [lexicon.words] + [[lexicon.glosses[w] or w for w in lexicon.words]]
     text = np.stack([text_model.embed_text([t.format(x) for x in texts])
                      for t in zs.WORD_TEMPLATES for texts in prompts])
-    _write(cur, zs.METHOD_CLAP, lexicon, track_ids, zs.clap_scores(lexicon, audio, text), report)
+    _delete_method(cur, zs.METHOD_CLAP)
+    axes_written: set[str] = set()
+    word_sums: dict[str, float] = {}
+    scores = zs.clap_scores(lexicon, audio, text)   # the whole library: it is the reference
+    for start in range(0, len(track_ids), CHUNK):
+        _write_chunk(cur, zs.METHOD_CLAP, lexicon, track_ids[start:start + CHUNK],
+                     scores[start:start + CHUNK], axes_written, word_sums)
+    _finish(report, zs.METHOD_CLAP, lexicon, len(track_ids), axes_written, word_sums)
 
 
 def score_lexicon(conn, lexicon: Lexicon | None = None, embed: Callable | None = None,
