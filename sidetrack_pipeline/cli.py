@@ -12,6 +12,8 @@ from typing import List, Optional
 import typer
 
 from sidetrack_pipeline.cli_models import embed, models_app
+from sidetrack_pipeline.cli_explain import explain
+from sidetrack_pipeline.cli_labels import labels_app
 from sidetrack_pipeline.cli_progress import progress
 from sidetrack_pipeline.cli_sources import register as register_source_commands
 from sidetrack_pipeline.cli_users import users_app
@@ -23,7 +25,9 @@ db_app = typer.Typer(help="The database SideTrack uses.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
+app.add_typer(labels_app, name="labels")
 app.command("embed")(embed)
+app.command("explain")(explain)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -106,9 +106,11 @@ def test_web_metadata_assets_skip_without_configuration(db_url, sidetrack_env, m
 
 def test_definitions_wire_jobs_schedules_and_pools():
     repo = defs.get_repository_def()
-    assert {j.name for j in repo.get_all_jobs()} >= {"full_pipeline", "sync_listens", "sync_lastfm_tags"}
+    assert {j.name for j in repo.get_all_jobs()} >= {"full_pipeline", "sync_listens", "sync_lastfm_tags",
+                                                     "personal_scores"}
     full = repo.get_job("full_pipeline").asset_layer.executable_asset_keys
     assert dg.AssetKey("listenbrainz_listens") not in full and dg.AssetKey("musicbrainz_metadata") in full
+    assert dg.AssetKey("personal_scores") not in full and dg.AssetKey("smoothed_scores") in full
     assert {s.name for s in repo.schedule_defs} == {"sync_listens_schedule", "sync_lastfm_tags_schedule"}
     by_key = repo.assets_defs_by_key
     assert by_key[dg.AssetKey("musicbrainz_metadata")].op.pool == "musicbrainz"

@@ -4,6 +4,7 @@ LASTFM_SYNC_INTERVAL_MINUTES)."""
 
 import dagster as dg
 
+from sidetrack_pipeline.defs.assets.personal import personal_scores
 from sidetrack_pipeline.defs.assets.sources import (lastfm_listens, lastfm_tags, listenbrainz_listens,
                                                     users_partitions)
 from sidetrack_pipeline.defs.resources import DatabaseResource
@@ -12,6 +13,9 @@ from sidetrack_pipeline.settings import get_settings
 sync_listens_job = dg.define_asset_job(
     "sync_listens", selection=[listenbrainz_listens, lastfm_listens], partitions_def=users_partitions,
     description="One user's ListenBrainz and Last.fm listens (partition = SideTrack user).")
+personal_scores_job = dg.define_asset_job(
+    "personal_scores", selection=[personal_scores], partitions_def=users_partitions,
+    description="One user's calibrated personal axes, fitted on their labels.")
 lastfm_tags_job = dg.define_asset_job(
     "sync_lastfm_tags", selection=[lastfm_tags],
     description="Last.fm top tags of listened tracks and artists (only expired cache entries).")

@@ -10,7 +10,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from sidetrack_pipeline.defs.dbt_project import dbt_project, ensure_manifest
 from sidetrack_pipeline.defs.resources import DatabaseResource
 
-# Which Python asset produces each raw table dbt reads.
+# Which Python asset produces each raw table dbt reads (mood_scores: the last of its writers,
+# after the audio, tag and lexicon scores are fused and smoothed).
 SOURCE_ASSETS = {
     "users": "users",
     "listen": "listens",
@@ -18,7 +19,7 @@ SOURCE_ASSETS = {
     "release": "releases",
     "track": "tracks",
     "features": "audio_features",
-    "mood_scores": "mood_scores",
+    "mood_scores": "smoothed_scores",
 }
 
 
