@@ -1,10 +1,12 @@
-"""Web tags → vibe axes: tag normalisation, the seed dictionary, and its similarity extension.
+"""Web tags → vibe axes: tag normalisation, the seed dictionary, and its extension to unseen tags.
 
-A tag in the seed (`tag_seed.SEED`), after normalisation, maps to the seed's axis weights. An
-unseen tag is embedded with MiniLM in a template sentence (`TEMPLATE`) and follows its nearest
-seed tag when their cosine reaches `THRESHOLD`, with the seed's weights scaled by
+A tag that is a spelling of a seed tag (`tag_seed.SEED`, after `normalise` and `ALIASES`) maps
+to the seed's axis weights. A qualified tag "<modifier> <seed tag>" follows its head seed tag
+(`compose`: "berlin techno" → techno; a seed modifier adds half its weights: "dark ambient").
+Any other tag is embedded with MiniLM in a template sentence (`TEMPLATE`) and follows its
+nearest seed tag when their cosine reaches `THRESHOLD`, with the seed's weights scaled by
 `similarity_factor(cos)`; below the threshold, or when the nearest seed is a neutral one
-("seen live", "electronic"), it stays unmapped. `leave_one_out` measures how well the extension
+("seen live", "electronic"), it stays unmapped. `leave_one_out` measures how well this
 reconstructs each seed tag from the others (the threshold was chosen with it; docs/axes.md).
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 
 from sidetrack_pipeline.scoring.tag_seed import ALIASES, SEED
 
-__all__ = ["SEED", "ALIASES", "normalise", "seed_tag_for", "canonical", "Mapping", "map_unseen",
+__all__ = ["SEED", "ALIASES", "normalise", "seed_tag_for", "canonical", "compose", "Mapping", "map_unseen",
            "leave_one_out", "TEMPLATE", "THRESHOLD"]
 
 TEMPLATE = "{} music"
@@ -47,22 +49,46 @@ def normalise(tag: str) -> str:
 
 
 _COMPACT = {name.replace(" ", ""): name for name in SEED}
+MODIFIER_SHARE = 0.5    # "<modifier> <head>": the modifier's weights added at half strength
+
+Seed = dict[str, dict[str, float]]
 
 
-def seed_tag_for(tag: str) -> str | None:
+def seed_tag_for(tag: str, seed: Seed = SEED) -> str | None:
     """The seed tag this tag is a spelling of, or None ("synth wave", "Lo-Fi", "dnb" → seed)."""
     name = normalise(tag)
     name = ALIASES.get(name, name)
-    if name in SEED:
+    if name in seed:
         return name
     compact = name.replace(" ", "")
-    return _COMPACT.get(ALIASES.get(compact, compact))
+    compact = ALIASES.get(compact, compact).replace(" ", "")
+    if seed is SEED:
+        return _COMPACT.get(compact)
+    return next((s for s in seed if s.replace(" ", "") == compact), None)
 
 
 @functools.lru_cache(maxsize=65536)
 def canonical(tag: str) -> str:
     """The name a tag is grouped under when scoring: its seed tag, else its normalised form."""
     return seed_tag_for(tag) or normalise(tag)
+
+
+def compose(tag: str, seed: Seed = SEED) -> tuple[str, dict[str, float]] | None:
+    """A qualified tag "<modifier> <seed tag>" follows its head, the longest non-neutral seed tag
+    it ends with ("berlin techno", "liquid drum and bass" → the genre); when the modifier is a
+    seed tag too its weights are added at MODIFIER_SHARE, clipped ("dark ambient" = ambient +
+    ½ dark, "happy hardcore" = hardcore + ½ happy). None when no suffix is a seed tag."""
+    words = normalise(tag).split()
+    for k in range(1, len(words)):
+        head = seed_tag_for(" ".join(words[k:]), seed)
+        if head is None or not seed[head]:
+            continue
+        weights = dict(seed[head])
+        modifier = seed_tag_for(" ".join(words[:k]), seed)
+        for axis, w in (seed[modifier] if modifier else {}).items():
+            weights[axis] = max(-1.0, min(1.0, weights.get(axis, 0.0) + MODIFIER_SHARE * w))
+        return head, {axis: round(w, 4) for axis, w in weights.items()}
+    return None
 
 
 def similarity_factor(cosine: float, threshold: float = THRESHOLD) -> float:
@@ -77,8 +103,9 @@ class Mapping:
     tag: str                      # the tag as given
     weights: dict[str, float]     # axis -> weight in −1..1 (empty: unmapped or neutral)
     source: str | None            # 'seed' | 'similarity' | None (unmapped)
-    via_tag: str | None = None    # the seed tag it follows
+    via_tag: str | None = None    # the seed tag it follows (its head, for a composed tag)
     similarity: float | None = None
+    rule: str | None = None       # 'spelling' | 'head' | 'nearest' | None
 
 
 def _texts(tags: Sequence[str]) -> list[str]:
@@ -89,18 +116,25 @@ def _seed_matrix(embed: Embed, names: Sequence[str]) -> np.ndarray:
     return np.asarray(embed(_texts(names)), dtype=np.float32)
 
 
+def _by_rule(tag: str, seed: Seed) -> Mapping | None:
+    base = seed_tag_for(tag, seed)
+    if base is not None:
+        return Mapping(tag, dict(seed[base]), "seed", base if base != tag else None, rule="spelling")
+    composed = compose(tag, seed)
+    if composed is not None:
+        return Mapping(tag, composed[1], "seed", composed[0], rule="head")
+    return None
+
+
 def map_unseen(tags: Sequence[str], embed: Embed, threshold: float = THRESHOLD,
-               seed: dict[str, dict[str, float]] | None = None) -> list[Mapping]:
-    """Map each tag: by the seed when it is a spelling of a seed tag, else by similarity."""
-    seed = SEED if seed is None else seed
+               seed: Seed = SEED) -> list[Mapping]:
+    """Map each tag: as a spelling of a seed tag, else by its head seed tag (`compose`), else
+    by its nearest seed tag in MiniLM space (`THRESHOLD`), else unmapped."""
     out: list[Mapping | None] = []
     unseen: list[tuple[int, str]] = []
     for i, tag in enumerate(tags):
-        base = seed_tag_for(tag) if seed is SEED else (normalise(tag) if normalise(tag) in seed else None)
-        if base is not None:
-            out.append(Mapping(tag, dict(seed[base]), "seed", base if base != tag else None))
-        else:
-            out.append(None)
+        out.append(_by_rule(tag, seed))
+        if out[-1] is None:
             unseen.append((i, normalise(tag)))
     if unseen:
         names = sorted(seed)
@@ -116,19 +150,19 @@ def map_unseen(tags: Sequence[str], embed: Embed, threshold: float = THRESHOLD,
     return out  # type: ignore[return-value]
 
 
-def _follow(tag: str, via: str, cosine: float, seed, threshold: float) -> Mapping:
+def _follow(tag: str, via: str, cosine: float, seed: Seed, threshold: float) -> Mapping:
     factor = similarity_factor(cosine, threshold)
     if factor == 0.0 or not seed[via]:
         return Mapping(tag, {}, None, via, round(cosine, 4))
     weights = {axis: round(w * factor, 4) for axis, w in seed[via].items()}
-    return Mapping(tag, weights, "similarity", via, round(cosine, 4))
+    return Mapping(tag, weights, "similarity", via, round(cosine, 4), rule="nearest")
 
 
 @dataclass(frozen=True)
 class LeaveOneOut:
     threshold: float
     held_out: int          # non-neutral seed tags tried
-    mapped: int            # of those, mapped by similarity (nearest other seed above threshold)
+    mapped: int            # of those, mapped from the rest of the seed (head rule or nearest tag)
     agreement: float       # mean cosine between predicted and true weight vectors, over mapped
     sign_agreement: float  # over mapped: share of true (axis, |weight| ≥ 0.3) entries predicted with that sign
     neutral_kept: float    # share of neutral seed tags that stay unmapped when held out
@@ -143,7 +177,8 @@ def _vector(weights: dict[str, float], axes: Sequence[str]) -> np.ndarray:
 
 
 def leave_one_out(embed: Embed, thresholds: Sequence[float] = (THRESHOLD,)) -> list[LeaveOneOut]:
-    """Hold out each seed tag, map it from the rest, compare with its curated weights."""
+    """Hold out each seed tag, map it from the rest of the seed (spelling, head rule, nearest
+    seed tag), compare with its curated weights."""
     from sidetrack_pipeline.scoring.axes import AXES
 
     names = sorted(SEED)
@@ -156,15 +191,19 @@ def leave_one_out(embed: Embed, thresholds: Sequence[float] = (THRESHOLD,)) -> l
         agreements: list[float] = []
         signs_right = signs_total = 0
         for i, name in enumerate(names):
-            j = int(np.argmax(cosines[i]))
-            predicted = _follow(name, names[j], float(cosines[i, j]), SEED, threshold).weights
+            rest = {n: w for n, w in SEED.items() if n != name}
+            mapping = _by_rule(name, rest)
+            if mapping is None:
+                j = int(np.argmax(cosines[i]))
+                mapping = _follow(name, names[j], float(cosines[i, j]), rest, threshold)
+            predicted = mapping.weights
             if not SEED[name]:
                 neutrals += 1
                 kept += not predicted
                 continue
             tried += 1
-            truth = _vector(SEED[name], AXES)
             if predicted:
+                truth = _vector(SEED[name], AXES)
                 for axis, w in SEED[name].items():
                     if abs(w) >= 0.3:
                         signs_total += 1

@@ -65,6 +65,11 @@ SEED: dict[str, dict[str, float]] = {
     "glitch": _w(R=.6, B=.3, D=-.2),                             # stuttered, clicks and cuts
     "experimental": _w(R=.4, D=-.4),                             # rarely a steady groove
     "new age": _w(E=-.7, V=.4, D=-.7, BPM=-.5),                  # soothing, beatless
+    "hardgroove": _w(E=.7, D=.8, R=.4, P=.5, BPM=.5),            # looped percussive techno, 135-145 BPM
+    "hardstyle": _w(E=.9, V=-.1, P=.7, BPM=.8, T=.6),            # 150 BPM distorted reverse-bass kicks
+    "trap": _w(E=.5, D=.5, R=.5, T=.3),                          # half-time 808s, rolling hi-hats
+    "grime": _w(E=.7, V=-.4, R=.5, BPM=.4),                      # 140 BPM, cold square-wave riffs
+    "rave": _w(E=.8, V=.3, D=.7, BPM=.5),                        # hoover stabs, breakbeats, hands up
     # --- other genres -----------------------------------------------------------------------
     "shoegaze": _w(E=.3, V=-.1, B=-.2, T=.8),                    # walls of guitar fuzz
     "dream pop": _w(E=-.3, V=.2, B=.1, T=.4),                    # hazy, reverbed, soft
@@ -132,6 +137,11 @@ SEED: dict[str, dict[str, float]] = {
     "melodic": _w(B=.1, M=.4),                                   # clear tonal centre
     "atonal": _w(M=-.8),                                         # no key to be confident about
     "beautiful": _w(E=-.2, V=.4, B=.2),
+    "gloomy": _w(V=-.8, E=-.3),
+    "moody": _w(V=-.5),
+    "haunting": _w(V=-.6, E=-.2),
+    "ethereal": _w(E=-.4, B=.3, T=.3),                           # airy, high pads
+    "sleep": _w(E=-1., D=-.8, BPM=-.6),
     "mono": _w(S=-.6),                                           # the only tags that speak of width
     "wide": _w(S=.6),
     # --- neutral: common tags that say nothing about any axis --------------------------------
@@ -139,7 +149,8 @@ SEED: dict[str, dict[str, float]] = {
     "seen live": {}, "favorites": {}, "favourite": {}, "albums i own": {}, "love": {},
     "female vocalists": {}, "male vocalists": {}, "vocal": {}, "underground": {},
     "german": {}, "british": {}, "american": {}, "french": {}, "uk": {}, "berlin": {},
-    "80s": {}, "90s": {}, "00s": {}, "2010s": {}, "classic": {}, "remix": {}, "cover": {},
+    "80s": {}, "90s": {}, "00s": {}, "2010s": {}, "classic": {}, "old school": {}, "remix": {},
+    "cover": {},
 }
 
 # Spellings that normalisation cannot reach (letters differ, not just punctuation or spaces).
@@ -151,5 +162,6 @@ ALIASES: dict[str, str] = {
     "r b": "r and b", "rnb": "r and b", "rhythm and blues": "r and b",
     "melancholy": "melancholic", "chill out": "chillout", "lofi": "lo fi",
     "electronic body music": "ebm", "favourites": "favorites", "favorite": "favourite",
-    "electronic music": "electronic", "hard core": "hardcore",
+    "electronic music": "electronic", "hard core": "hardcore", "downbeat": "downtempo",
+    "goa": "psytrance", "breaks": "breakbeat", "meditative": "relaxing",
 }

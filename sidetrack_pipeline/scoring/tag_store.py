@@ -27,16 +27,19 @@ def _default_embed(texts: Sequence[str]) -> np.ndarray:
 
 @dataclass
 class TagMapReport:
-    by_seed: int = 0          # tags of the `tag` table mapped by the seed (incl. its spellings)
+    by_seed: int = 0          # tags of the `tag` table mapped by the seed (source 'seed'): seed
+                              # tags, their spellings, and qualified tags following their head
+    by_head: int = 0          # of those, by the head rule ("berlin techno" → techno)
     by_similarity: int = 0    # mapped through their nearest seed tag
     unmapped: list[str] = field(default_factory=list)   # neutral, nonsense, or too far from the seed
 
 
 def build_tag_axis_map(conn, embed: Embed | None = None,
                        threshold: float = tag_axes.THRESHOLD) -> TagMapReport:
-    """Rewrite `tag_axis_map`: every seed tag (source 'seed'), every spelling of one found in
-    `tag` (source 'seed', via_tag = the seed tag), every other tag of `tag` whose nearest seed
-    tag is close enough (source 'similarity', with its cosine and via_tag)."""
+    """Rewrite `tag_axis_map`: every seed tag (source 'seed'); every tag of `tag` that is a
+    spelling of a seed tag or a qualified seed tag (source 'seed', via_tag = the seed tag or the
+    head); every other tag whose nearest seed tag is close enough (source 'similarity', with its
+    cosine and via_tag). See `tag_axes.map_unseen`."""
     report = TagMapReport()
     with conn.cursor() as cur:
         cur.execute("select name from tag order by name")
@@ -49,6 +52,7 @@ def build_tag_axis_map(conn, embed: Embed | None = None,
         for m in mappings:
             if m.source == "seed":
                 report.by_seed += 1
+                report.by_head += m.rule == "head"
                 rows += [(m.tag, axis, w, "seed", None, m.via_tag) for axis, w in m.weights.items()]
             elif m.source == "similarity":
                 report.by_similarity += 1
