@@ -107,7 +107,7 @@ def test_web_metadata_assets_skip_without_configuration(db_url, sidetrack_env, m
 def test_definitions_wire_jobs_schedules_and_pools():
     repo = defs.get_repository_def()
     assert {j.name for j in repo.get_all_jobs()} >= {"full_pipeline", "sync_listens", "sync_lastfm_tags",
-                                                     "personal_scores"}
+                                                     "personal_calibration"}
     full = repo.get_job("full_pipeline").asset_layer.executable_asset_keys
     assert dg.AssetKey("listenbrainz_listens") not in full and dg.AssetKey("musicbrainz_metadata") in full
     assert dg.AssetKey("personal_scores") not in full and dg.AssetKey("smoothed_scores") in full

@@ -14,7 +14,7 @@ sync_listens_job = dg.define_asset_job(
     "sync_listens", selection=[listenbrainz_listens, lastfm_listens], partitions_def=users_partitions,
     description="One user's ListenBrainz and Last.fm listens (partition = SideTrack user).")
 personal_scores_job = dg.define_asset_job(
-    "personal_scores", selection=[personal_scores], partitions_def=users_partitions,
+    "personal_calibration", selection=[personal_scores], partitions_def=users_partitions,
     description="One user's calibrated personal axes, fitted on their labels.")
 lastfm_tags_job = dg.define_asset_job(
     "sync_lastfm_tags", selection=[lastfm_tags],
