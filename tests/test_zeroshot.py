@@ -332,6 +332,8 @@ def test_real_audio_ordering(models_cache, lexicon, tag_models):
         for calm in ("floaty", "ethereal"):
             assert pad[calm].value > pad[hot].value, (hot, calm, pad[hot].value, pad[calm].value)
         assert loud["driving"].value > loud[calm].value
+    energy = [{a.axis: a.value for a in zs.axis_scores(lexicon, t)}["energy"] for t in (loud, pad)]
+    assert energy[0] > energy[1] + 0.1, energy
     _real_tracks["scores"] = (loud, pad)
 
 

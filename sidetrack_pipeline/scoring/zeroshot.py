@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,10 +95,10 @@ class TagEvidenceModel:
     similarity: np.ndarray          # (n_words, n_tags) cosines
     attention: np.ndarray           # (n_words, n_tags) softmax rows
     coverage: np.ndarray            # (n_words,)
-    tag_mean: np.ndarray = field(default=None)   # (n_tags,) logit reference
-    tag_std: np.ndarray = field(default=None)
-    word_mean: np.ndarray = field(default=None)  # (n_words,) reference of the raw score
-    word_std: np.ndarray = field(default=None)
+    tag_mean: np.ndarray | None = None   # (n_tags,) logit reference, set by fit_reference
+    tag_std: np.ndarray | None = None
+    word_mean: np.ndarray | None = None  # (n_words,) reference of the raw score
+    word_std: np.ndarray | None = None
     reference: str = "prior"
 
     def evidence(self, probs: np.ndarray) -> np.ndarray:
