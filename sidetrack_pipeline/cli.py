@@ -17,6 +17,7 @@ from sidetrack_pipeline.cli_labels import labels_app
 from sidetrack_pipeline.cli_progress import progress
 from sidetrack_pipeline.cli_sources import register as register_source_commands
 from sidetrack_pipeline.cli_users import users_app
+from sidetrack_pipeline.cli_validate import validate
 from sidetrack_pipeline.settings import get_settings
 
 app = typer.Typer(help="SideTrack: taste analytics for your own music listening.", no_args_is_help=True,
@@ -28,6 +29,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(labels_app, name="labels")
 app.command("embed")(embed)
 app.command("explain")(explain)
+app.command("validate")(validate)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
