@@ -48,7 +48,7 @@ def render_markdown(result: Result) -> str:
         "|---|---|---:|---:|---|---:|---|",
     ]
     for row in result.axis_rows:
-        per_base = ", ".join(f"{_f(v)}" for v in row.rho_per_base.values()) or "—"
+        per_base = ", ".join(f"{b} {_f(v)}" for b, v in row.rho_per_base.items()) or "—"
         lines.append(f"| {row.axis} | {FACTOR_LABEL[row.group]} | {row.n} | {_f(row.rho)} | "
                      f"{per_base} | ≥ {row.bar:g} | {'met' if row.met else 'missed'} |")
     share = result.valence_share
@@ -104,7 +104,7 @@ def notes(result: Result) -> list[str]:
                if wrong else "."))
     for row in result.axis_rows:
         if not row.met:
-            per_base = [v for v in row.rho_per_base.values()]
+            per_base = list(row.rho_per_base.values())
             inside = (f" Within each base track ρ is {', '.join(_f(v) for v in per_base)}: the "
                       "axis orders variants of one track but not tracks of different material."
                       if per_base and min(per_base) >= row.bar else "")
