@@ -11,8 +11,8 @@ BEETS_LIBRARY           a beets library database (library.db) whose MusicBrainz 
                         (needed when beets stores relative paths).
 LISTENS_EXPORTS         ListenBrainz exports the `listens` asset imports, `user=path` separated by `;`.
 TORCH_DEVICE            auto | cuda | cpu.
-EMBEDDING_MODEL         learned embedding models to run, comma-separated (default msd-musicnn;
-                        `none` turns them off). See `sidetrack models list`.
+EMBEDDING_MODEL         learned embedding models to run, comma-separated (default
+                        msd-musicnn,mtt-musicnn; `none` turns them off). See `sidetrack models list`.
 SIDETRACK_MODELS_DIR    where converted model weights live (default $SIDETRACK_HOME/models).
 USE_DEMUCS              true: measure pumpiness on Demucs drum/bass stems too (needs
                         SIDETRACK_DEMUCS_CHECKPOINT); default false (band-pass proxy only).
@@ -31,6 +31,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+
+# Both musicnn vocabularies: MSD's tags are mostly genres, MTT's describe sound (loud, soft, fast,
+# slow, beat, ambient ...); the zero-shot lexicon needs both (docs/validation.md).
+DEFAULT_EMBEDDING_MODELS = "msd-musicnn,mtt-musicnn"
 
 
 def default_home() -> Path:
@@ -92,7 +97,7 @@ def get_settings() -> Settings:
         audio_root=Path(env.get("AUDIO_ROOT") or home / "demo" / "library").expanduser(),
         listens_exports=_parse_exports(env.get("LISTENS_EXPORTS", "")),
         torch_device=device,
-        embedding_models=_parse_models(env.get("EMBEDDING_MODEL", "msd-musicnn")),
+        embedding_models=_parse_models(env.get("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODELS)),
         use_demucs=env.get("USE_DEMUCS", "false").strip().lower() in {"1", "true", "yes", "on"},
         excerpt_seconds=float(env.get("EXCERPT_SECONDS") or 0),
         analysis_workers=max(1, int(env.get("ANALYSIS_WORKERS") or os.cpu_count() or 1)),

@@ -36,7 +36,7 @@ def demo_env(pg_admin_uri, tmp_path_factory, models_cache):
         mp.setenv("TORCH_DEVICE", "auto")
         mp.setenv("ANALYSIS_WORKERS", "2")
         mp.setenv("SIDETRACK_MODELS_DIR", str(models_cache))
-        mp.setenv("EMBEDDING_MODEL", "msd-musicnn")
+        mp.delenv("EMBEDDING_MODEL", raising=False)   # the default: both musicnn vocabularies
         yield url, home
 
 
@@ -105,6 +105,23 @@ def test_musicnn_embeddings_are_stored_and_searchable(demo_env, demo_runs):
     top = _scalar(url, """select tag from model_tags where model = 'msd-musicnn'
                           group by tag order by avg(probability) desc limit 1""")
     assert top in {"electronic", "electronica", "techno", "dance", "House", "electro", "ambient", "chillout"}
+
+
+def test_every_listened_track_has_every_axis_with_provenance(demo_env, demo_runs):
+    url, _ = demo_env
+    tracks = _scalar(url, "select count(*) from track")
+    assert _scalar(url, "select count(*) from model_tags where model = 'mtt-musicnn'") == tracks * 50
+    # the zero-shot lexicon scored every track on every seed word, from both vocabularies
+    assert _scalar(url, """select count(*) from lexicon_scores
+                           where method = 'zeroshot-musicnn-v1'""") == tracks * 20
+    listened = _scalar(url, "select count(distinct track_id) from listen")
+    covered = _scalar(url, """select count(*) from (
+                                  select track_id from mood_scores where method = 'smoothed-v1'
+                                  and track_id in (select track_id from listen)
+                                  group by track_id having count(distinct axis) = 10) full_rows""")
+    assert listened > 0 and covered == listened
+    assert _scalar(url, """select count(*) from mood_scores where method = 'smoothed-v1'
+                           and (confidence is null or provenance is null)""") == 0
 
 
 def test_planted_shift_is_found(demo_runs):

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from sidetrack_pipeline.scoring import axes
-from sidetrack_pipeline.validation.ground_truth import BASES, SWEEPS
+from sidetrack_pipeline.validation.ground_truth import BASES
 from sidetrack_pipeline.validation.run import BAR_PAIRS, FACTOR_LABEL, Result
 
 
@@ -72,7 +72,7 @@ def render_markdown(result: Result) -> str:
     titles = {
         "zero-shot": ("Zero-shot lexicon (musicnn)",
                       "\"driving\"/\"aggressive\" above \"floaty\"/\"ethereal\" for fast, loud, "
-                      "drum-led tracks and the reverse for slow, sparse pads (msd-musicnn tag "
+                      "drum-led tracks and the reverse for slow, sparse pads (musicnn tag "
                       "probabilities → `scoring.zeroshot`); required ≥ 90 % of comparisons."),
         "smoothing": ("Smoothing (tracks without audio)",
                       "`scoring.smoothing_store.hidden_audio_experiment(conn, fraction=0.2, seed)` "
