@@ -3,9 +3,10 @@
 * Identifies itself as `SideTrack/<version> ( <contact> )`; the contact (an e-mail address or
   URL) comes from the `contact` argument or $MUSICBRAINZ_CONTACT, and the client refuses to
   start without one (MusicBrainz blocks anonymous agents).
-* At most one request per `interval_s` (default 1.05 s: 1 request/s plus a margin for the time
-  between the limiter letting a request go and it reaching the server) across **all processes**
-  on the machine, through the shared `RateLimiter` named "musicbrainz".
+* At most one request per `interval_s` (default 1.05 s) across **all processes** on the machine,
+  through the shared `RateLimiter` named "musicbrainz": each request holds the limiter's slot
+  until its answer arrives, and the next may start `interval_s` later, so the spacing holds at
+  the server whatever the latency.
 * 503 (the rate limit), 429, other 5xx and transport errors are retried a bounded number of times
   with exponential back-off and jitter (honouring Retry-After); each back-off also `penalise`s
   the shared limiter so the other processes back off too.
@@ -206,8 +207,7 @@ class MusicBrainzClient:
                             before_sleep=self._before_sleep, reraise=True)
         try:
             for attempt in retrying:
-                with attempt:
-                    self.limiter.wait()
+                with attempt, self.limiter.slot():
                     self.requests_sent += 1
                     response = self.http.get(url)
                     if response.status_code in RETRYABLE_STATUSES:

@@ -3,10 +3,16 @@
 MusicBrainz allows about one request per second per IP and answers more with 503s (and bans
 persistent offenders); a limit kept inside one process does not hold when two runs resolve at
 the same time. `RateLimiter` keeps the *next allowed time* of a named limit in a small file and
-serialises access to it with an exclusive `flock`: a caller takes the lock, sleeps until the
-next allowed time, books the slot after it and releases the lock, so the calls of all processes
-are spaced at least `interval_s` apart. `penalise` pushes the next allowed time out (a 503, a
-Retry-After, a rate-limit reset) for everyone.
+serialises access to it with an exclusive `flock`. Two ways to use it:
+
+* `with limiter.slot(): send()` — the strict one: the lock is held while the request is sent and
+  answered, and the next slot is booked `interval_s` after the answer. Whatever the latency or a
+  process pause, two requests never reach the server less than `interval_s` apart.
+* `limiter.wait(); send()` — books the next slot when it returns; the spacing at the server then
+  holds only up to the (usually tiny) time between `wait` returning and the request arriving.
+
+`penalise` pushes the next allowed time out (a 503, a Retry-After, a rate-limit reset) for
+everyone.
 
 The files live in $SIDETRACK_HOME/ratelimit (or `lock_dir`). Wall-clock time is used because
 monotonic clocks are not comparable between processes.
@@ -14,9 +20,11 @@ monotonic clocks are not comparable between processes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -58,6 +66,30 @@ class RateLimiter:
                 time.sleep(delay)  # holding the lock: the others queue behind us
             return delay, time.time() + self.interval_s
         return self._locked(book)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold the limit for one request: yields the seconds waited; the next slot opens
+        `interval_s` after the block ends (see the module docstring)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 64, 0).decode().strip()
+            try:
+                next_allowed = float(raw) if raw else 0.0
+            except ValueError:
+                next_allowed = 0.0
+            delay = max(0.0, next_allowed - time.time())
+            if delay:
+                time.sleep(delay)
+            try:
+                yield delay
+            finally:
+                data = repr(time.time() + self.interval_s).encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, data, 0)
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def penalise(self, seconds: float) -> None:
         """Nobody sends before `seconds` from now (on top of the normal spacing)."""
