@@ -281,15 +281,9 @@ def _run_child(python_path: Path, url: str, export: Path, parity: bool = False) 
 # ----------------------------------------------------------------------------- the run
 
 def _fresh_database(admin_uri: str, name: str, package_root: Path) -> str:
-    import psycopg2
+    from sidetrack_pipeline.db.embedded import ensure_database
 
-    conn = psycopg2.connect(admin_uri)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}"')
-        cur.execute(f'create database "{name}"')
-    conn.close()
-    url = admin_uri.replace("/postgres?", f"/{name}?", 1)
+    url = ensure_database(admin_uri, name, fresh=True)
     migrate = ("import sys; from sidetrack_pipeline.db.migrate import upgrade; upgrade(sys.argv[1])")
     subprocess.run([sys.executable, "-c", migrate, url], cwd=package_root, check=True,
                    env={**os.environ, "PYTHONPATH": str(package_root)}, capture_output=True)

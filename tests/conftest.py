@@ -11,7 +11,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from sidetrack_pipeline.models.musicnn.fetch import WHEEL_NAME, download_wheel, fetch_musicnn
@@ -39,13 +38,7 @@ def pg_admin_uri(pg_root: Path) -> str:
 
 
 def _create_db(admin_uri: str, name: str) -> str:
-    conn = psycopg2.connect(admin_uri)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}"')
-        cur.execute(f'create database "{name}"')
-    conn.close()
-    return admin_uri.replace("/postgres?", f"/{name}?", 1)
+    return embedded.ensure_database(admin_uri, name, fresh=True)
 
 
 @pytest.fixture

@@ -63,14 +63,16 @@ def stop(pgdata: Path) -> bool:
     return True
 
 
-def ensure_database(admin_uri: str, name: str = DATABASE_NAME) -> str:
-    """Create database `name` (with pgvector) if missing; return its URI."""
+def ensure_database(admin_uri: str, name: str = DATABASE_NAME, fresh: bool = False) -> str:
+    """Create database `name` if missing (`fresh`: drop it first); return its URI."""
     import psycopg2
 
     conn = psycopg2.connect(admin_uri)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            if fresh:
+                cur.execute(f'drop database if exists "{name}"')
             cur.execute("select 1 from pg_database where datname = %s", (name,))
             if cur.fetchone() is None:
                 cur.execute(f'create database "{name}"')

@@ -41,22 +41,34 @@ class RateLimiter:
         self.path = Path(lock_dir) / f"{name}.next"
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def _locked(self, update) -> float:
+    @contextlib.contextmanager
+    def _file(self) -> Iterator[int]:
+        """The limit's file, locked exclusively until the block ends."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, 64, 0).decode().strip()
-            try:
-                stored = float(raw) if raw else 0.0
-            except ValueError:  # a torn or foreign file: start afresh
-                stored = 0.0
-            result, new_value = update(stored)
-            data = repr(new_value).encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
-            return result
+            yield fd
         finally:
             os.close(fd)  # closing releases the lock
+
+    @staticmethod
+    def _read(fd: int) -> float:
+        raw = os.pread(fd, 64, 0).decode().strip()
+        try:
+            return float(raw) if raw else 0.0
+        except ValueError:  # a torn or foreign file: start afresh
+            return 0.0
+
+    @staticmethod
+    def _write(fd: int, next_allowed: float) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, repr(next_allowed).encode(), 0)
+
+    def _locked(self, update) -> float:
+        with self._file() as fd:
+            result, new_value = update(self._read(fd))
+            self._write(fd, new_value)
+            return result
 
     def wait(self) -> float:
         """Block until this caller may send one request; returns the seconds slept."""
@@ -71,25 +83,14 @@ class RateLimiter:
     def slot(self) -> Iterator[float]:
         """Hold the limit for one request: yields the seconds waited; the next slot opens
         `interval_s` after the block ends (see the module docstring)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, 64, 0).decode().strip()
-            try:
-                next_allowed = float(raw) if raw else 0.0
-            except ValueError:
-                next_allowed = 0.0
-            delay = max(0.0, next_allowed - time.time())
+        with self._file() as fd:
+            delay = max(0.0, self._read(fd) - time.time())
             if delay:
                 time.sleep(delay)
             try:
                 yield delay
             finally:
-                data = repr(time.time() + self.interval_s).encode()
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, data, 0)
-        finally:
-            os.close(fd)  # closing releases the lock
+                self._write(fd, time.time() + self.interval_s)
 
     def penalise(self, seconds: float) -> None:
         """Nobody sends before `seconds` from now (on top of the normal spacing)."""

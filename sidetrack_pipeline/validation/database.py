@@ -19,14 +19,7 @@ def validation_database(scored: list, cache: Path):
     """A connection to a freshly created and migrated database holding every validation track
     (one artist per base track and sweep), its features, axis scores and track vectors."""
     pgdata = Path(cache) / "pgdata"
-    admin = embedded.start(pgdata)
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'drop database if exists "{DB_NAME}"')
-        cur.execute(f'create database "{DB_NAME}"')
-    conn.close()
-    url = admin.replace("/postgres?", f"/{DB_NAME}?", 1)
+    url = embedded.ensure_database(embedded.start(pgdata), DB_NAME, fresh=True)
     upgrade(url)
     conn = psycopg2.connect(url)
     try:
