@@ -22,6 +22,8 @@
 -- mean-shift statistic  sign * (mean[j..t] - mean[segment start..j-1]) * sqrt(n1 * n2 / (n1 + n2)),
 -- because noise often lifts the statistic off zero a few weeks before an abrupt change.
 --
+-- Rows of a second method (PELT, table change_point_detection) are appended with their `method`.
+--
 -- magnitude = mean of the weekly means of up to var('cusum_magnitude_weeks') observed weeks from
 -- the change week on, minus the mean of up to that many observed weeks before it.
 {%- set k = var('cusum_k') | float %}
@@ -186,8 +188,9 @@ change as (
         user_id, axis, alarm_idx, change_idx
     from candidates
     order by user_id, axis, alarm_idx, split_score desc, change_idx
-)
+),
 
+cusum_rows as (
 select
     alarms.user_id,
     users.user_name,
@@ -218,3 +221,26 @@ inner join series as change_week
     and change_week.axis = alarms.axis
     and change_week.idx = change.change_idx
 inner join users on users.user_id = alarms.user_id
+),
+
+-- Change-points of the offline PELT detector, written by the Dagster asset change_point_detection
+-- (sidetrack_pipeline/analytics/change_points.py), only for the axes monitored here.
+pelt_rows as (
+    select
+        d.user_id,
+        users.user_name,
+        d.axis,
+        d.week,
+        d.detected_week,
+        d.direction,
+        d.magnitude,
+        d.statistic,
+        d.method
+    from {{ source('sidetrack_change_points', 'change_point_detection') }} as d
+    inner join users on users.user_id = d.user_id
+    where d.axis in {{ sql_string_list(var('change_point_axes')) }}
+)
+
+select * from cusum_rows
+union all
+select * from pelt_rows
