@@ -8,6 +8,11 @@ Endpoints (as listenbrainz-server answers them, see /work/shared/reference/apis.
   payload {count, user_id, listens, latest_listen_ts, oldest_listen_ts}.
 * GET /1/user/{user}/listen-count -> {"payload": {"count": N}}
 * GET /1/validate-token (header `Authorization: Token <t>`) -> valid / invalid / 400 without one.
+* POST /1/playlist/create (token required: none or unknown -> 401) with a JSPF body, validated
+  as listenbrainz-server does (400 {"code","error"}: no `playlist`, no `title`, no boolean
+  `extension[PLAYLIST_EXT].public`, a track whose identifier (a URI or a list whose FIRST item
+  counts) is not https://musicbrainz.org/recording/<uuid>) -> {"status":"ok","playlist_mbid"};
+  accepted documents are kept in `playlists`.
 * unknown user -> 404 {"code": 404, "error": "Cannot find user: ..."}; errors are {"code","error"}.
 * every answer carries X-RateLimit-Limit/-Remaining/-Reset-In/-Reset from a fixed window on
   `clock` (a test can pass a virtual clock that its client's `sleep` advances); over the limit -> 429.
@@ -88,6 +93,7 @@ class FakeListenBrainz:
         self.users: dict[str, _UserListens] = {}
         self.tokens: dict[str, str] = {}
         self.faults: list[Fault] = []
+        self.playlists: dict[str, dict] = {}  # playlist_mbid -> {"user", "jspf"}
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -235,6 +241,24 @@ class FakeListenBrainz:
                            "oldest_listen_ts": oldest})
         return 200, '{"payload": ' + head[:-1] + ', "listens": [' + ", ".join(bodies) + "]}}"
 
+    def create_playlist(self, authorization: str, raw: bytes) -> tuple[int, str]:
+        if not authorization.startswith("Token ") or not authorization[6:].strip():
+            return _error(401, "You need to provide an Authorization header.")
+        user = self.tokens.get(authorization[6:].strip())
+        if user is None:
+            return _error(401, "Invalid authorization token.")
+        try:
+            jspf = json.loads(raw)
+        except ValueError:
+            return _error(400, "Poorly formed JSON.")
+        problem = _jspf_problem(jspf)
+        if problem:
+            return _error(400, problem)
+        mbid = str(uuid.uuid4())
+        with self._lock:
+            self.playlists[mbid] = {"user": user, "jspf": jspf}
+        return 200, json.dumps({"status": "ok", "playlist_mbid": mbid})
+
     def _hold_if_asked(self, path: str) -> None:
         if not path.endswith("/listens"):
             return
@@ -249,12 +273,59 @@ def _error(code: int, message: str) -> tuple[int, str]:
     return code, json.dumps({"code": code, "error": message})
 
 
+PLAYLIST_EXT = "https://musicbrainz.org/doc/jspf#playlist"
+RECORDING_PREFIX = "https://musicbrainz.org/recording/"
+
+
+def _jspf_problem(jspf: object) -> str | None:
+    """The server's error message for a JSPF it would refuse, None when it is acceptable."""
+    playlist = jspf.get("playlist") if isinstance(jspf, dict) else None
+    if not isinstance(playlist, dict):
+        return "JSPF playlist requires 'playlist' element"
+    if not isinstance(playlist.get("title"), str) or not playlist["title"].strip():
+        return "JSPF playlist must contain a title element with the title of the playlist."
+    extension = playlist.get("extension")
+    ext = extension.get(PLAYLIST_EXT) if isinstance(extension, dict) else None
+    if not isinstance(ext, dict) or "public" not in ext:
+        return f"JSPF playlist.extension.{PLAYLIST_EXT}.public field must be given."
+    if not isinstance(ext["public"], bool):
+        return f"JSPF playlist.extension.{PLAYLIST_EXT}.public field must be a boolean."
+    for i, track in enumerate(playlist.get("track", []) or []):
+        identifier = track.get("identifier") if isinstance(track, dict) else None
+        if isinstance(identifier, list):
+            identifier = identifier[0] if identifier else None
+        if not isinstance(identifier, str) or not identifier:
+            return (f"JSPF playlist track {i} must contain an identifier element having a "
+                    "MusicBrainz recording URI.")
+        if not identifier.startswith(RECORDING_PREFIX):
+            return f"JSPF playlist track {i} identifier must have the namespace '{RECORDING_PREFIX}' prepended to it."
+        try:
+            uuid.UUID(identifier[len(RECORDING_PREFIX):])
+        except ValueError:
+            return f"JSPF playlist track {i} does not contain a valid track identifier field."
+    return None
+
+
 def _handler_for(server: FakeListenBrainz):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            url = urlparse(self.path)
+            seen = Seen(url.path, {}, {k.lower(): v for k, v in self.headers.items()})
+            server.seen.append(seen)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if url.path.rstrip("/") == "/1/playlist/create":
+                status, body = server.create_playlist(seen.headers.get("authorization", ""), raw)
+            else:
+                status, body = _error(404, "The requested URL was not found on the server.")
+            headers = server.rate_headers()
+            if headers.pop("X-Over-Limit", None):
+                status, body = _error(429, "You have exceeded your rate limit.")
+            self._send(seen, status, body, headers)
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             url = urlparse(self.path)

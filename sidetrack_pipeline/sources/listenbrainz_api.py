@@ -195,10 +195,14 @@ class ListenBrainzClient:
             log.info("ListenBrainz rate limit used up: waiting %.1f s", delay)
             self._sleep(delay)
 
-    def _request_once(self, path: str, params: dict, headers: dict) -> dict:
+    def _request_once(self, path: str, params: dict, headers: dict, *, method: str = "GET",
+                      json_body: dict | None = None) -> dict:
         self._wait_for_rate_limit()
         try:
-            response = self._http.get(path, params=params, headers=headers)
+            if method == "GET":
+                response = self._http.get(path, params=params, headers=headers)
+            else:
+                response = self._http.request(method, path, params=params, headers=headers, json=json_body)
         except httpx.TimeoutException as exc:
             raise _Retryable(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -262,6 +266,26 @@ class ListenBrainzClient:
             raise InvalidToken("ListenBrainz rejected the token "
                                f"({body.get('message') or 'no reason given'})")
         return user_name
+
+    def create_playlist(self, token: str, jspf: dict) -> str:
+        """POST /1/playlist/create with the user's token; the new playlist's MBID.
+
+        Sent once, never retried (a retry after a lost answer could create the playlist twice):
+        a 429/5xx/timeout -> ListenBrainzUnavailable, 401/403 -> InvalidToken, another 4xx
+        (the server's validation message included) -> ListenBrainzError.
+        """
+        if not isinstance(token, str) or not token.strip():
+            raise InvalidToken("no ListenBrainz token given")
+        path = "/1/playlist/create"
+        try:
+            body = self._request_once(path, {}, {"Authorization": f"Token {token.strip()}"},
+                                      method="POST", json_body=jspf)
+        except _Retryable as exc:
+            raise ListenBrainzUnavailable(f"ListenBrainz {path}: {exc} (not retried)") from exc
+        mbid = body.get("playlist_mbid")
+        if body.get("status") != "ok" or not isinstance(mbid, str) or not mbid:
+            raise ListenBrainzError(f"ListenBrainz {path}: answer has no playlist_mbid")
+        return mbid
 
     def listen_count(self, user: str) -> int:
         body = self.get_json(f"/1/user/{_quote(user)}/listen-count")
