@@ -4,6 +4,7 @@ directly, see tests/mixtape_catalogue.py); JSPF pushed to the fake ListenBrainz 
 from __future__ import annotations
 
 import json
+import random
 
 import httpx
 import psycopg2
@@ -15,7 +16,8 @@ from fake_listenbrainz import FakeListenBrainz
 from mixtape_catalogue import WEEK, build
 from sidetrack_pipeline.analytics.mixtape import MAX_S, MIN_S, MixtapeError, build_mixtape
 from sidetrack_pipeline.analytics.mixtape_export import to_jspf, to_m3u
-from sidetrack_pipeline.analytics.mixtape_order import FlowTrack, camelot, order_for_flow, tempo_cost
+from sidetrack_pipeline.analytics.mixtape_order import (FlowTrack, camelot, order_for_flow, path_cost,
+                                                       tempo_cost)
 from sidetrack_pipeline.cli_mixtape import mixtape
 from sidetrack_pipeline.sources.listenbrainz_api import (InvalidToken, ListenBrainzClient,
                                                         ListenBrainzError, RetryPolicy)
@@ -58,6 +60,14 @@ def test_mixtape_is_60_to_90_minutes_of_the_weeks_dominant_cluster(catalogue):
     assert all(a != b for a, b in zip(artists, artists[1:]))
     again = build_mixtape(conn, "ana", WEEK)
     assert [t.track_id for t in again.tracks] == ids
+    # the flow order beats the same tracks in catalogue order and in random orders
+    flow = [FlowTrack(t.artist, t.bpm, t.key, t.mode) for t in mix.tracks]
+    ordered = path_cost(flow, list(range(len(flow))))
+    by_id = sorted(range(len(flow)), key=lambda i: ids[i])
+    assert ordered < path_cost(flow, by_id)
+    rng = random.Random(5)
+    shuffled = [rng.sample(range(len(flow)), len(flow)) for _ in range(20)]
+    assert all(ordered <= path_cost(flow, order) for order in shuffled)
 
 
 def test_target_minutes_and_errors(catalogue):
