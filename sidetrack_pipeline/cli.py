@@ -14,6 +14,7 @@ import typer
 from sidetrack_pipeline.cli_models import embed, models_app
 from sidetrack_pipeline.cli_explain import explain
 from sidetrack_pipeline.cli_labels import labels_app
+from sidetrack_pipeline.cli_mixtape import mixtape
 from sidetrack_pipeline.cli_progress import progress
 from sidetrack_pipeline.cli_sources import register as register_source_commands
 from sidetrack_pipeline.cli_users import users_app
@@ -30,6 +31,7 @@ app.add_typer(labels_app, name="labels")
 app.command("embed")(embed)
 app.command("explain")(explain)
 app.command("validate")(validate)
+app.command("mixtape")(mixtape)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
