@@ -14,8 +14,8 @@ def _clock(seconds: float) -> str:
 
 
 def mixtape(
-    user: str = typer.Argument(..., help="a SideTrack user name"),
-    week: str = typer.Argument(..., help="ISO week in the user's time zone, e.g. 2026-W05"),
+    user: str = typer.Option(..., "--user", help="a SideTrack user name"),
+    week: str = typer.Option(..., "--week", help="ISO week in the user's time zone, e.g. 2026-W05"),
     minutes: float = typer.Option(75, "--minutes", help="target length (the result stays within 60-90)"),
     m3u: Optional[Path] = typer.Option(None, "--m3u", help="write an extended M3U with local paths"),
     jspf: Optional[Path] = typer.Option(None, "--jspf", help="write a JSPF playlist (ListenBrainz rules)"),

@@ -139,7 +139,7 @@ def test_cli_prints_exports_and_pushes(catalogue, lb, sidetrack_env, monkeypatch
     app.command()(mixtape)
     app.command("noop")(lambda: None)  # two commands: typer keeps `mixtape` as a subcommand
     m3u, jspf = tmp_path / "mix.m3u", tmp_path / "mix.jspf"
-    result = CliRunner().invoke(app, ["mixtape", "ana", WEEK, "--m3u", str(m3u), "--jspf", str(jspf), "--push"])
+    result = CliRunner().invoke(app, ["mixtape", "--user", "ana", "--week", WEEK, "--m3u", str(m3u), "--jspf", str(jspf), "--push"])
     assert result.exit_code == 0, result.output
     mix = build_mixtape(conn, "ana", WEEK)
     for t in mix.tracks:
