@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 import pytest
+import requests
 import typer
 from typer.testing import CliRunner
 
@@ -95,20 +96,25 @@ def test_pelt_asset_feeds_the_mart_and_new_change_points_alert(
     assert ("alice", "energy", "up") in {(r[0], r[1], r[3]) for r in mart if r[4] == "cusum-v1"}
     assert all(abs((r[2] - SHIFT_WEEK).days) <= 7 for r in mart)
 
-    # Alert: the first evaluation reports every change-point and posts them; the next reports none.
-    httpserver.expect_request("/hook", method="POST").respond_with_json({"ok": True})
+    # Alert: a failing webhook leaves nothing marked as alerted (the next tick retries) ...
     monkeypatch.setenv("CHANGE_POINT_WEBHOOK_URL", httpserver.url_for("/hook"))
+    httpserver.expect_oneshot_request("/hook", method="POST").respond_with_data("down", status=503)
+    with pytest.raises(requests.HTTPError):
+        change_point_alert_sensor(dg.build_sensor_context(resources={"database": database}))
+    assert query(db_url, "select count(*) from change_point_alert") == [(0,)]
+    # ... then the evaluation reports every change-point and posts them; the next reports none.
+    httpserver.expect_request("/hook", method="POST").respond_with_json({"ok": True})
     first = change_point_alert_sensor(dg.build_sensor_context(resources={"database": database}))
     assert f"{len(mart)} new change-points reported (webhook posted)" in first.skip_message
-    assert len(httpserver.log) == 1
-    body = json.loads(httpserver.log[0][0].get_data())
+    assert len(httpserver.log) == 2
+    body = json.loads(httpserver.log[1][0].get_data())
     assert body["event"] == "change_points"
     assert sorted((a["user"], a["axis"], a["week"], a["method"]) for a in body["change_points"]) == sorted(
         (r[0], r[1], r[2].isoformat(), r[4]) for r in mart)
     assert query(db_url, "select count(*) from change_point_alert") == [(len(mart),)]
     second = change_point_alert_sensor(dg.build_sensor_context(resources={"database": database}))
     assert second.skip_message == "no new change-points"
-    assert len(httpserver.log) == 1
+    assert len(httpserver.log) == 2
 
     # CLI: `changes alice` lists both methods' rows; bob has none.
     monkeypatch.setenv("SIDETRACK_DATABASE_URL", db_url)

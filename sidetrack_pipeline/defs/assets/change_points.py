@@ -36,14 +36,15 @@ def change_point_detection(context: dg.AssetExecutionContext, database: Database
            description="Alerts on change-points of mart_change_points not reported before (log, "
                        "change_point_alert rows, optional JSON webhook CHANGE_POINT_WEBHOOK_URL).")
 def change_point_alert_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource):
+    url = os.environ.get(WEBHOOK_ENV)
+    # One transaction: when the webhook fails, the alert rows roll back and the next tick retries.
     with database.connect() as conn:
         alerts = change_point_store.new_alerts(conn)
+        for a in alerts:
+            context.log.info(f"change-point: {a['user']} {a['axis']} {a['direction']} from {a['week']} "
+                             f"({a['magnitude']:+.3f}, {a['method']})")
+        if alerts and url:
+            change_point_store.post_webhook(url, alerts)
     if not alerts:
         return dg.SkipReason("no new change-points")
-    for a in alerts:
-        context.log.info(f"change-point: {a['user']} {a['axis']} {a['direction']} from {a['week']} "
-                         f"({a['magnitude']:+.3f}, {a['method']})")
-    url = os.environ.get(WEBHOOK_ENV)
-    if url:
-        change_point_store.post_webhook(url, alerts)
     return dg.SkipReason(f"{len(alerts)} new change-points reported" + (" (webhook posted)" if url else ""))
