@@ -17,6 +17,8 @@ AXES = [
     "pumpiness", "texture_density", "stereo_size", "tempo", "mode_confidence",
 ]
 ALPHA = 2 / (4 + 1)
+KALMAN_Q = 0.0004  # level variance per calendar week
+KALMAN_FLOOR = 0.01  # floor on the within-week variance
 LEXICON_METHOD = "zeroshot-musicnn-v1"
 
 
@@ -44,7 +46,7 @@ def mood_week(lw: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     joined = lw.merge(preferred_scores(scores), on="track_id")
     rows = []
     for (user_id, axis), part in joined.groupby(["user_id", "axis"]):
-        ema = None
+        ema = level = p = prev_week = None
         for week, wk in sorted(part.groupby("week"), key=lambda kv: kv[0]):
             values = wk.value.to_numpy(dtype=float)
             mean = float(values.mean())
@@ -52,9 +54,19 @@ def mood_week(lw: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
             new_ema = mean if ema is None else ALPHA * mean + (1 - ALPHA) * ema
             momentum = None if ema is None else new_ema - ema
             ema = new_ema
-            rows.append((user_id, week, axis, mean, var, len(values), ema, momentum))
+            # local-level Kalman filter; observation noise = the weekly mean's sampling variance
+            r = max(var, KALMAN_FLOOR) / len(values)
+            if level is None:
+                level, p = mean, r
+            else:
+                p_pred = p + (week - prev_week).days // 7 * KALMAN_Q
+                gain = p_pred / (p_pred + r)
+                level, p = level + gain * (mean - level), (1 - gain) * p_pred
+            prev_week = week
+            rows.append((user_id, week, axis, mean, var, len(values), ema, momentum, level, p))
     return pd.DataFrame(rows, columns=[
         "user_id", "week", "axis", "mean_value", "variance", "sample_size", "ema_4w", "momentum",
+        "kalman_level", "kalman_var",
     ])
 
 

@@ -165,8 +165,8 @@ def check_all_marts(db_url: str, raw: dict) -> pd.DataFrame:
     lw = ref.local_weeks(raw["listens"], raw["users"])
     mw = ref.mood_week(lw, raw["scores"])
     ref.assert_frames_match(
-        read(db_url, "select user_id, week, axis, mean_value, variance, sample_size, ema_4w, momentum "
-                     "from marts.mart_mood_week"), mw, ["user_id", "week", "axis"])
+        read(db_url, "select user_id, week, axis, mean_value, variance, sample_size, ema_4w, momentum, "
+                     "kalman_level, kalman_var from marts.mart_mood_week"), mw, ["user_id", "week", "axis"])
     ref.assert_frames_match(
         read(db_url, "select user_id, week, axis, value, baseline_weeks, baseline_mean, baseline_std, "
                      "z_score from marts.mart_radar"), ref.radar(mw), ["user_id", "week", "axis"])
