@@ -130,6 +130,12 @@ def _seed_database(url: str, points: np.ndarray, listens: pd.DataFrame) -> list[
     return ids
 
 
+def _rows(url, sql):
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
 def _projection(url):
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute("select track_id, x, y from track_projection where method = %s order by track_id",
@@ -161,11 +167,18 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
     assert len(list((tmp_path / "models").glob("umap-*.pkl"))) == 1
     before = _projection(db_url)
     assert len(before) == len(points)
+    assert _rows(db_url, "select vector_model, n_tracks, last_decision from projection_fit") == [
+        (mir.MODEL, len(points), "refit: no fitted map")]
+    steps = _rows(db_url, "select dx, dy, step from taste_trajectory_step order by week")
+    assert len(steps) == weeks - 1 and all(abs(s - np.hypot(dx, dy)) < 1e-9 for dx, dy, s in steps)
     meta = result.asset_materializations_for_node("track_clusters")[0].metadata
     assert meta["clusters"].value == CENTRES
-    assert len(meta["dominant_cluster_weeks"].value.records) > 0
-    out = result.asset_materializations_for_node("listening_outliers")[0].metadata["outliers"].value.records
-    assert {r.data["track_id"] for r in out[:3]} == {ids[i] for i in far[:3]}
+    stored = dict(_rows(db_url, "select track_id, cluster from track_cluster"))
+    planted_ok = labels >= 0
+    assert adjusted_rand_score(labels[planted_ok], [stored[ids[i]] for i in np.flatnonzero(planted_ok)]) >= 0.9
+    assert _rows(db_url, "select count(*) from cluster_week")[0][0] == weeks
+    out = _rows(db_url, "select track_id from listening_outlier where rank <= 3")
+    assert {t for (t,) in out} == {ids[i] for i in far[:3]}
 
     # two new tracks (1 %): the map is reused and every old track keeps its position exactly
     extra, _ = planted(1, seed=12)
@@ -180,3 +193,5 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
     assert meta2["refitted"].value is False and meta2["fitted_at"].value == traj["fitted_at"].value
     after = _projection(db_url)
     assert len(after) == len(points) + 2 and after[:len(before)] == before
+    assert _rows(db_url, "select n_tracks, last_decision from projection_fit") == [
+        (len(points), "reused the fitted map")]

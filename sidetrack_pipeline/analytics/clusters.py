@@ -17,6 +17,7 @@ import pandas as pd
 from sidetrack_pipeline.analytics.trajectory import standardise
 
 NOISE = -1
+METHOD = "hdbscan-mir-v1"
 OUTLIER_WINDOW_DAYS = 90
 
 
@@ -60,13 +61,14 @@ def outliers(listens: pd.DataFrame, track_ids: list[int], vectors: np.ndarray, t
     user's last listen: the listen-weighted centroid of the standardised vectors; each track
     listened to in the window gets its distance to it, z-scored over those tracks.
 
-    Returns user_id, track_id, distance, z, rank (1 = farthest), top `top_n` per user.
+    Returns user_id, track_id, window_end, distance, z, rank (1 = farthest), top `top_n` per user.
     """
     standardised, _, _ = standardise(vectors)
     row = {int(t): i for i, t in enumerate(track_ids)}
     frames = []
     for user_id, group in listens.groupby("user_id"):
-        start = group["played_at"].max() - timedelta(days=window_days)
+        end = group["played_at"].max()
+        start = end - timedelta(days=window_days)
         window = group[(group["played_at"] > start) & group["track_id"].isin(row)]
         if window.empty:
             continue
@@ -77,10 +79,10 @@ def outliers(listens: pd.DataFrame, track_ids: list[int], vectors: np.ndarray, t
         distance = np.linalg.norm(standardised[idx] - centroid, axis=1)
         spread = distance.std()
         z = (distance - distance.mean()) / spread if spread > 1e-12 else np.zeros_like(distance)
-        frame = pd.DataFrame({"user_id": user_id, "track_id": plays.index.astype(int),
+        frame = pd.DataFrame({"user_id": user_id, "track_id": plays.index.astype(int), "window_end": end,
                               "distance": distance, "z": z})
         frame = frame.sort_values(["distance", "track_id"], ascending=[False, True]).head(top_n)
         frame["rank"] = np.arange(1, len(frame) + 1)
         frames.append(frame)
-    columns = ["user_id", "track_id", "distance", "z", "rank"]
+    columns = ["user_id", "track_id", "window_end", "distance", "z", "rank"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

@@ -24,7 +24,8 @@ def taste_trajectory(context: dg.AssetExecutionContext, database: DatabaseResour
 
     The fitted map is pickled to $SIDETRACK_HOME/models/umap-<hash>.pkl and reused (new tracks
     placed with `transform`, old ones keep their positions) until > 20 % of the tracks are new
-    since the fit or the vector model changes. Week-to-week arrows go into the metadata."""
+    since the fit or the vector model changes; the fit's metadata goes to `projection_fit`.
+    Week-to-week arrows: the `taste_trajectory_step` view (and this asset's metadata)."""
     with database.connect() as conn, conn.cursor() as cur:
         cur.execute("select track_id, embedding::text from embeddings where model = %s order by track_id",
                     (vectors.MODEL,))
@@ -40,12 +41,20 @@ def taste_trajectory(context: dg.AssetExecutionContext, database: DatabaseResour
         cur.execute("select user_id, track_id, week from intermediate.int_listens_local")
         listens = pd.DataFrame(cur.fetchall(), columns=["user_id", "track_id", "week"])
         weeks = trajectory.weekly_positions(listens, coords)
-        arrows = trajectory.weekly_arrows(weeks)
+        arrows = trajectory.weekly_arrows(weeks).groupby("user_id").tail(52)  # the full set: taste_trajectory_step
 
         cur.execute("delete from track_projection where method = %s", (trajectory.METHOD,))
         execute_values(cur, "insert into track_projection (track_id, method, x, y, fitted_at) values %s",
                        [(int(t), trajectory.METHOD, float(x), float(y), taste_map.fitted_at)
                         for t, x, y in coords.itertuples(index=False)])
+        cur.execute("""insert into projection_fit (method, vector_model, n_tracks, fitted_at, model_file, last_decision)
+                       values (%s, %s, %s, %s, %s, %s)
+                       on conflict (method) do update set vector_model = excluded.vector_model,
+                           n_tracks = excluded.n_tracks, fitted_at = excluded.fitted_at,
+                           model_file = excluded.model_file, last_decision = excluded.last_decision,
+                           updated_at = now()""",
+                    (trajectory.METHOD, taste_map.vector_model, taste_map.n_fitted, taste_map.fitted_at, str(path),
+                     f"refit: {refit}" if refit else "reused the fitted map"))
         cur.execute("delete from taste_trajectory_week where method = %s", (trajectory.METHOD,))
         execute_values(cur, "insert into taste_trajectory_week (user_id, week, method, x, y, listens) values %s",
                        [(int(r.user_id), r.week, trajectory.METHOD, float(r.x), float(r.y), int(r.listens))

@@ -1,10 +1,11 @@
-"""Track clusters, each week's dominant cluster, and listening outliers (results as asset metadata:
-no tables yet, they need a migration; see sidetrack_pipeline/analytics/clusters.py)."""
+"""Track clusters (`track_clusters` -> track_cluster, cluster_week) and listening outliers
+(`listening_outliers` -> listening_outlier); see sidetrack_pipeline/analytics/clusters.py."""
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from dagster_dbt import get_asset_key_for_model
+from psycopg2.extras import execute_values
 
 from sidetrack_pipeline.analytics import clusters
 from sidetrack_pipeline.defs.assets.analysis import track_vectors
@@ -44,16 +45,24 @@ def track_clusters(context: dg.AssetExecutionContext, database: DatabaseResource
     each user's week gets its dominant (most-listened, non-noise) cluster."""
     with database.connect() as conn, conn.cursor() as cur:
         track_ids, matrix, listens = _load(cur)
-    labels = clusters.cluster_tracks(matrix)
-    frame = pd.DataFrame({"track_id": track_ids, "cluster": labels})
-    weeks = clusters.dominant_clusters(listens[["user_id", "track_id", "week"]], frame)
+        labels = clusters.cluster_tracks(matrix)
+        frame = pd.DataFrame({"track_id": track_ids, "cluster": labels})
+        weeks = clusters.dominant_clusters(listens[["user_id", "track_id", "week"]], frame)
+        cur.execute("delete from track_cluster where method = %s", (clusters.METHOD,))
+        execute_values(cur, "insert into track_cluster (track_id, method, cluster) values %s",
+                       [(int(t), clusters.METHOD, int(c)) for t, c in zip(track_ids, labels)])
+        cur.execute("delete from cluster_week where method = %s", (clusters.METHOD,))
+        if len(weeks):
+            execute_values(cur, "insert into cluster_week (user_id, week, method, cluster, share) values %s",
+                           [(int(r.user_id), r.week, clusters.METHOD, int(r.cluster), float(r.share))
+                            for r in weeks.itertuples(index=False)])
     sizes = frame[frame.cluster != clusters.NOISE].groupby("cluster").size()
     return dg.MaterializeResult(metadata={
         "vector_model": vectors.MODEL, "tracks": len(track_ids), "clusters": int(len(sizes)),
         "noise_tracks": int((labels == clusters.NOISE).sum()),
         "min_cluster_size": clusters.min_cluster_size(len(track_ids)),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
-        "track_clusters": _table(frame), "dominant_cluster_weeks": _table(weeks),
+        "user_weeks": len(weeks), "latest_weeks": _table(weeks.sort_values("week").groupby("user_id").tail(4)),
     })
 
 
@@ -63,9 +72,16 @@ def listening_outliers(context: dg.AssetExecutionContext, database: DatabaseReso
     (z-scored distance in the standardised vector space), top 10."""
     with database.connect() as conn, conn.cursor() as cur:
         track_ids, matrix, listens = _load(cur)
-    found = clusters.outliers(listens[["user_id", "track_id", "played_at"]], track_ids, matrix,
-                              top_n=TOP_OUTLIERS)
+        found = clusters.outliers(listens[["user_id", "track_id", "played_at"]], track_ids, matrix,
+                                  top_n=TOP_OUTLIERS)
+        cur.execute("delete from listening_outlier where method = %s", (clusters.METHOD,))
+        if len(found):
+            execute_values(cur, """insert into listening_outlier
+                                   (user_id, track_id, method, window_end, distance, z, rank) values %s""",
+                           [(int(r.user_id), int(r.track_id), clusters.METHOD, r.window_end, float(r.distance),
+                             float(r.z), int(r.rank)) for r in found.itertuples(index=False)])
     return dg.MaterializeResult(metadata={
         "vector_model": vectors.MODEL, "window_days": clusters.OUTLIER_WINDOW_DAYS,
-        "users": int(found["user_id"].nunique()), "outliers": _table(found),
+        "users": int(found["user_id"].nunique()),
+        "outliers": _table(found.drop(columns="window_end")),
     })
