@@ -12,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from sidetrack_pipeline.cli_models import embed, models_app
+from sidetrack_pipeline.cli_changes import changes
 from sidetrack_pipeline.cli_explain import explain
 from sidetrack_pipeline.cli_labels import labels_app
 from sidetrack_pipeline.cli_mixtape import mixtape
@@ -32,6 +33,7 @@ app.command("embed")(embed)
 app.command("explain")(explain)
 app.command("validate")(validate)
 app.command("mixtape")(mixtape)
+app.command("changes")(changes)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from sidetrack_pipeline.analytics import change_point_store
 from sidetrack_pipeline.db.connection import connect, database_url
 
 
-def changes(user: str = typer.Argument(..., help="SideTrack user name.")) -> None:
+def changes(user: str = typer.Option(..., "--user", help="SideTrack user name.")) -> None:
     """List USER's change-points: axis, week, direction, magnitude, method."""
     with connect(database_url()) as conn:
         rows = change_point_store.for_user(conn, user)

@@ -121,11 +121,11 @@ def test_pelt_asset_feeds_the_mart_and_new_change_points_alert(
     app = typer.Typer()
     app.command()(changes)
     app.command("noop")(lambda: None)  # two commands, so `changes` is addressed by name as in sidetrack
-    out = CliRunner().invoke(app, ["changes", "alice"])
+    out = CliRunner().invoke(app, ["changes", "--user", "alice"])
     assert out.exit_code == 0, out.output
     lines = [line.split() for line in out.output.splitlines()[1:]]
     assert sorted((l[0], l[1], l[2], l[4]) for l in lines) == sorted(
         (r[1], r[2].isoformat(), r[3], r[4]) for r in mart if r[0] == "alice")
     assert all(float(l[3]) > 0.25 for l in lines)
-    assert "no change-points for bob" in CliRunner().invoke(app, ["changes", "bob"]).output
+    assert "no change-points for bob" in CliRunner().invoke(app, ["changes", "--user", "bob"]).output
 
