@@ -123,8 +123,10 @@ def overview_week(lw: pd.DataFrame, tracks: pd.DataFrame, vectors: dict[int, np.
     ])
 
 
-def assert_frames_match(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str], tol: float = 1e-9) -> None:
-    """Same key set, and every value equal (numbers to `tol`, nulls on both sides)."""
+def assert_frames_match(got: pd.DataFrame, expected: pd.DataFrame, keys: list[str], tol: float = 1e-9,
+                        rel_tol: dict[str, float] | None = None) -> None:
+    """Same key set, and every value equal (numbers to `tol` or, for the columns of `rel_tol`,
+    to that relative tolerance; nulls on both sides)."""
     got_keys = set(map(tuple, got[keys].itertuples(index=False)))
     exp_keys = set(map(tuple, expected[keys].itertuples(index=False)))
     assert len(got_keys) == len(got), "duplicate keys in the mart"
@@ -138,4 +140,5 @@ def assert_frames_match(got: pd.DataFrame, expected: pd.DataFrame, keys: list[st
             b_null = b is None or (isinstance(b, float) and math.isnan(b))
             assert a_null == b_null, (col, tuple(key), a, b)
             if not a_null:
-                assert abs(float(a) - float(b)) <= tol, (col, tuple(key), a, b)
+                allowed = max(tol, (rel_tol or {}).get(col, 0.0) * abs(float(b)))
+                assert abs(float(a) - float(b)) <= allowed, (col, tuple(key), a, b)
