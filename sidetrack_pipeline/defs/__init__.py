@@ -6,8 +6,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from sidetrack_pipeline.defs import automation
-from sidetrack_pipeline.defs.assets import (analysis, analytics, change_points, dbt, embeddings, ingest,
-                                            library, personal, scoring, smoothing, sources, stems,
+from sidetrack_pipeline.defs.assets import (analysis, analytics, change_points, clusters, dbt, embeddings,
+                                            ingest, library, personal, scoring, smoothing, sources, stems,
                                             tag_scores, zeroshot)
 from sidetrack_pipeline.defs.dbt_project import DBT_EXECUTABLE, dbt_project
 from sidetrack_pipeline.defs.resources import (DatabaseResource, DeviceResource, LastfmResource,
@@ -15,7 +15,7 @@ from sidetrack_pipeline.defs.resources import (DatabaseResource, DeviceResource,
 
 all_assets = dg.load_assets_from_modules([sources, ingest, library, analysis, stems, embeddings, scoring,
                                            tag_scores, zeroshot, smoothing, personal, dbt, analytics,
-                                           change_points])
+                                           change_points, clusters])
 
 # Everything that is not partitioned per user: the per-user syncs run in `sync_listens`.
 full_pipeline_job = dg.define_asset_job(
