@@ -9,7 +9,6 @@ for real (`dbt build`, all data tests included) into a per-test target path.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import statistics
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import pytest
 
+from sidetrack_pipeline.analytics.change_points import cusum
 from sidetrack_pipeline.db.connection import libpq_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,38 +242,10 @@ def ema_series(means: list[float]) -> tuple[list[float], list[float | None]]:
 def reference_cusum(
     xs: list[float], k: float = 0.5, h: float = 5.0, warmup: int = 2, sd_floor: float = 0.02
 ) -> list[tuple[str, int, int]]:
-    """The CUSUM of mart_change_points in plain Python: (direction, change index, alarm index)."""
-    steps = [abs(b - a) for a, b in zip(xs, xs[1:])]
-    sigma = max(statistics.median(steps) / (0.6745 * math.sqrt(2)) if steps else 0.0, sd_floor)
-    alarms = []
-    ref: list[float] = []
-    seg_start = 0
-    s_up = s_dn = 0.0
-    up_zero = dn_zero = 0
-    for i, x in enumerate(xs):
-        if len(ref) >= warmup:
-            n, m = len(ref), statistics.fmean(ref)
-            z = (x - m) / (sigma * math.sqrt(1 + 1 / n))
-            s_up, s_dn = max(0.0, s_up + z - k), max(0.0, s_dn - z - k)
-        if s_up == 0:
-            up_zero = i
-        if s_dn == 0:
-            dn_zero = i
-        direction = "up" if s_up > h and s_up >= s_dn else "down" if s_dn > h else None
-        if direction is None:
-            ref.append(x)
-            continue
-        sign, run_start = (1, up_zero + 1) if direction == "up" else (-1, dn_zero + 1)
-
-        def split_score(j: int) -> float:
-            before, after = xs[seg_start:j], xs[j:i + 1]
-            diff = statistics.fmean(after) - statistics.fmean(before)
-            return sign * diff * math.sqrt(len(before) * len(after) / (len(before) + len(after)))
-
-        change = max(range(run_start, i + 1), key=lambda j: (split_score(j), -j))
-        alarms.append((direction, change, i))
-        ref, seg_start, s_up, s_dn, up_zero, dn_zero = [], i + 1, 0.0, 0.0, i, i
-    return alarms
+    """The CUSUM of mart_change_points in plain Python — SideTrack's own twin of the SQL
+    (analytics.change_points.cusum), which the change-point benchmark simulates with; the mart
+    test below proves the two agree: (direction, change index, alarm index)."""
+    return [(c.direction, c.change, c.detected) for c in cusum(xs, k, h, warmup, sd_floor)]
 
 
 def test_dbt_parse(tmp_path: Path, db_url: str) -> None:
