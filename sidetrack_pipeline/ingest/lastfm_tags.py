@@ -22,8 +22,9 @@ from datetime import timedelta
 
 from urllib.parse import urlencode
 
-from psycopg2.extras import Json, execute_values
+from psycopg2.extras import execute_values
 
+from sidetrack_pipeline.ingest.response_cache import fresh_urls, put_response
 from sidetrack_pipeline.sources.lastfm import (LastfmClient, LastfmError, LastfmKeyError,
                                                LastfmNotFound, TopTag)
 
@@ -32,26 +33,11 @@ DEFAULT_TTL = timedelta(days=30)
 DEFAULT_NOT_FOUND_TTL = timedelta(days=7)
 
 
-# -- the api_cache table: key -> status, body, expires_at (the database clock decides freshness) --
+# -- cached answers live in api_cache (ingest/response_cache.py): key -> status, body, expiry --
 
 def cache_key(method: str, params: dict[str, object]) -> str:
     """e.g. `lastfm:artist.getTopTags?artist=Audioslave&autocorrect=1` (never the API key)."""
     return f"{SOURCE}:{method}?{urlencode(sorted((k, str(v)) for k, v in params.items()))}"
-
-
-def fresh_keys(cur) -> set[str]:
-    """The Last.fm keys whose cached answer has not expired."""
-    cur.execute("select url from api_cache where url like %s and expires_at > now()", (f"{SOURCE}:%",))
-    return {row[0] for row in cur.fetchall()}
-
-
-def store(cur, key: str, status: int, body: object, ttl: timedelta) -> None:
-    cur.execute(
-        """insert into api_cache (url, status, body, fetched_at, expires_at)
-           values (%s, %s, %s, now(), now() + %s)
-           on conflict (url) do update set status = excluded.status, body = excluded.body,
-               fetched_at = excluded.fetched_at, expires_at = excluded.expires_at""",
-        (key, status, Json(body), ttl))
 
 
 @dataclass(frozen=True)
@@ -161,7 +147,7 @@ def fetch_lastfm_tags(conn, client: LastfmClient, *, kinds: tuple[str, ...] = ("
     """
     report = TagFetchReport()
     with conn.cursor() as cur:
-        fresh = fresh_keys(cur)
+        fresh = fresh_urls(cur, f"{SOURCE}:")
         groups: dict[str, list[TagItem]] = {}  # one lookup serves every row with the same names
         for item in catalogue_items(cur, kinds):
             groups.setdefault(item.key, []).append(item)
@@ -179,7 +165,8 @@ def fetch_lastfm_tags(conn, client: LastfmClient, *, kinds: tuple[str, ...] = ("
             tags = _fetch(client, item)
         except LastfmNotFound as exc:
             with conn.cursor() as cur:
-                store(cur, item.key, 404, {"error": exc.code, "message": str(exc)}, not_found_ttl)
+                put_response(cur, item.key, 404, {"error": exc.code, "message": str(exc)},
+                             not_found_ttl.total_seconds())
             conn.commit()
             report.not_found += 1
             consecutive_failures = 0
@@ -194,9 +181,9 @@ def fetch_lastfm_tags(conn, client: LastfmClient, *, kinds: tuple[str, ...] = ("
         else:
             with conn.cursor() as cur:
                 stored = max(store_tags(cur, member, tags) for member in group)
-                store(cur, item.key, 200,
-                      {"tags": [{"name": t.name, "count": t.count} for t in tags]},
-                      ttl if stored else not_found_ttl)
+                put_response(cur, item.key, 200,
+                             {"tags": [{"name": t.name, "count": t.count} for t in tags]},
+                             (ttl if stored else not_found_ttl).total_seconds())
             conn.commit()
             if stored:
                 report.tagged += 1

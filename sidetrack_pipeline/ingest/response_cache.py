@@ -43,9 +43,21 @@ class DbResponseCache:
     def put(self, url: str, status: int, body: dict | None, ttl_s: float | None) -> None:
         """Store (or replace) an entry; ttl_s None keeps it until replaced."""
         with self.conn.cursor() as cur:
-            cur.execute("""
-                insert into api_cache (url, status, body, fetched_at, expires_at)
-                values (%s, %s, %s, now(), now() + make_interval(secs => %s))
-                on conflict (url) do update set status = excluded.status, body = excluded.body,
-                    fetched_at = excluded.fetched_at, expires_at = excluded.expires_at""",
-                        (url, status, Json(body) if body is not None else None, ttl_s))
+            put_response(cur, url, status, body, ttl_s)
+
+
+def put_response(cur, url: str, status: int, body: object, ttl_s: float | None) -> None:
+    """Store (or replace) one cached answer in the caller's transaction; ttl_s None: no expiry."""
+    cur.execute("""
+        insert into api_cache (url, status, body, fetched_at, expires_at)
+        values (%s, %s, %s, now(), now() + make_interval(secs => %s))
+        on conflict (url) do update set status = excluded.status, body = excluded.body,
+            fetched_at = excluded.fetched_at, expires_at = excluded.expires_at""",
+                (url, status, Json(body) if body is not None else None, ttl_s))
+
+
+def fresh_urls(cur, prefix: str) -> set[str]:
+    """The cached keys starting with `prefix` whose answer has not expired."""
+    cur.execute("""select url from api_cache where starts_with(url, %s)
+                   and (expires_at is null or expires_at > now())""", (prefix,))
+    return {row[0] for row in cur.fetchall()}
