@@ -32,7 +32,7 @@ AXES = (
     "energy", "valence", "danceability", "brightness", "rhythmic_complexity",
     "pumpiness", "texture_density", "stereo_size", "tempo", "mode_confidence",
 )
-METHOD_PREFERENCE = ("smoothed-v1", "fused-v1", "mir-v1", "tags-v1")
+METHOD_PREFERENCE = ("smoothed-v1", "fused-v1", "mir-v2", "mir-v1", "tags-v1")  # = dbt var
 ALPHA = 2 / (4 + 1)
 
 FIRST_WEEK = date(2024, 1, 1)  # a Monday

@@ -135,3 +135,15 @@ def test_cli_explain(db_url, sidetrack_env):
     assert result.exit_code == 1 and "no track matches" in result.output
     result = runner.invoke(app, [str(track), "--axis", "loudness"])
     assert result.exit_code == 2
+
+
+def test_method_preference_matches_the_dbt_project():
+    """explain ranks methods like the marts do: its list is the dbt var, not a drifting copy."""
+    from pathlib import Path
+
+    import yaml
+
+    from sidetrack_pipeline.scoring.explain import METHOD_PREFERENCE
+
+    project = yaml.safe_load((Path(__file__).parents[1] / "dbt_project" / "dbt_project.yml").read_text())
+    assert tuple(project["vars"]["axis_method_preference"]) == METHOD_PREFERENCE
