@@ -1,0 +1,122 @@
+-- The week's vibe in words: per user × local ISO week, the zero-shot lexicon words that set that
+-- week's listening apart from the user's usual listening, and a one-line summary for the dashboard.
+--
+-- Lexicon: lexicon_scores of method var('vibe_summary_lexicon_method', 'zeroshot-musicnn-v1').
+-- For user u, week w and word x, over the listens of tracks that have a score for x (a track played
+-- three times counts three times; listens of tracks without a score for x are left out):
+--   score(u, w, x)     = listen-weighted mean of the tracks' scores for x over the week's listens
+--   user_mean(u, x)    = the same mean over all of the user's listens, every week (this week included)
+--   lift(u, w, x)      = score(u, w, x) - user_mean(u, x)      (a difference, in score units)
+-- Words are ranked per user-week by lift, descending (ties, to 1e-12, by higher score, then the
+-- word), and the top var('vibe_summary_top_words', 3) are kept. Ranking by lift rather than by
+-- score names what is *distinctive* about the week: a word that is high every week (a generic
+-- word, or one the calibration puts high for this user's library) has a lift near 0 and does not
+-- crowd out the week's real character. The lift can be negative when few words rose that week;
+-- the rank is still the order of distinctiveness.
+-- summary_text: the kept words in rank order joined by ', ' (e.g. 'dark, hypnotic, driving').
+--
+-- Not tagged 'weekly': user_mean depends on every week of the user, so a new listen in any week
+-- changes the lifts of all weeks.
+{%- set lexicon_method = var('vibe_summary_lexicon_method', 'zeroshot-musicnn-v1') %}
+{%- set top_words = var('vibe_summary_top_words', 3) | int %}
+
+with listen_counts as (
+    select user_id, week, track_id, artist_id, count(*) as listens
+    from {{ ref('int_listens_local') }}
+    group by user_id, week, track_id, artist_id
+),
+
+users as (
+    select user_id, user_name from {{ ref('stg_users') }}
+),
+
+lexicon as (
+    select track_id, word, value
+    from {{ source('sidetrack', 'lexicon_scores') }}
+    where method = '{{ lexicon_method | replace("'", "''") }}'
+),
+
+-- user × week × track × word, with the track's score for the word
+word_listens as (
+    select
+        listen_counts.user_id,
+        listen_counts.week,
+        listen_counts.track_id,
+        lexicon.word,
+        listen_counts.listens,
+        lexicon.value
+    from listen_counts
+    inner join lexicon on lexicon.track_id = listen_counts.track_id
+),
+
+weekly as (
+    select
+        user_id,
+        week,
+        word,
+        sum(listens) as word_listens,
+        sum(listens * value) / sum(listens)::double precision as score
+    from word_listens
+    group by user_id, week, word
+),
+
+overall as (
+    select
+        user_id,
+        word,
+        sum(listens * value) / sum(listens)::double precision as user_mean
+    from word_listens
+    group by user_id, word
+),
+
+-- the week's listens of tracks with at least one lexicon score
+week_totals as (
+    select user_id, week, sum(listens) as week_listens
+    from listen_counts
+    where exists (select 1 from lexicon where lexicon.track_id = listen_counts.track_id)
+    group by user_id, week
+),
+
+ranked as (
+    select
+        weekly.user_id,
+        weekly.week,
+        weekly.word,
+        weekly.word_listens,
+        weekly.score,
+        overall.user_mean,
+        weekly.score - overall.user_mean as lift,
+        row_number() over (
+            partition by weekly.user_id, weekly.week
+            order by round((weekly.score - overall.user_mean)::numeric, 12) desc, weekly.score desc, weekly.word
+        ) as rank
+    from weekly
+    inner join overall on overall.user_id = weekly.user_id and overall.word = weekly.word
+),
+
+kept as (
+    select * from ranked where rank <= {{ top_words }}
+),
+
+summaries as (
+    select user_id, week, string_agg(word, ', ' order by rank) as summary_text
+    from kept
+    group by user_id, week
+)
+
+select
+    kept.user_id,
+    users.user_name,
+    kept.week,
+    kept.rank::integer as rank,
+    kept.word,
+    kept.score,
+    kept.user_mean,
+    kept.lift,
+    kept.word_listens::bigint as word_listens,
+    week_totals.week_listens::bigint as week_listens,
+    summaries.summary_text
+from kept
+inner join users on users.user_id = kept.user_id
+inner join week_totals on week_totals.user_id = kept.user_id and week_totals.week = kept.week
+inner join summaries on summaries.user_id = kept.user_id and summaries.week = kept.week
