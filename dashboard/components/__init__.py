@@ -1,0 +1,1 @@
+"""Shared pieces of the pages: empty states, error guard, persistent filters, charts."""

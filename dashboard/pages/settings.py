@@ -1,0 +1,131 @@
+"""Settings: ListenBrainz (token validated, stored encrypted, never shown back), Last.fm, analysis
+preferences, the mood lexicon and the time zone."""
+
+import streamlit as st
+
+from dashboard import scope as scoping
+from dashboard.components import state
+from dashboard.components.guard import run_page
+from dashboard.data import accounts, listenbrainz
+
+
+def _msg(scope, section: str, kind: str, text: str) -> None:
+    st.session_state[state.key(scope, f"settings_msg:{section}")] = (kind, text)
+
+
+def _show(scope, section: str) -> None:
+    message = st.session_state.pop(state.key(scope, f"settings_msg:{section}"), None)
+    if message:
+        getattr(st, message[0])(message[1])
+
+
+def _save_listenbrainz(scope) -> None:
+    """Callback: read the token, clear the field at once (it is never rendered back), validate, store."""
+    from sidetrack_pipeline.sources.listenbrainz_api import InvalidToken, ListenBrainzError
+    from sidetrack_pipeline.users import Secret, SecretKeyError
+
+    token_key = state.key(scope, "lb_token")
+    token = (st.session_state.get(token_key) or "").strip()
+    st.session_state[token_key] = ""
+    if not token:
+        _msg(scope, "lb", "warning", "Paste your ListenBrainz user token first "
+                                     "(listenbrainz.org → Settings → User token).")
+        return
+    try:
+        lb_user = listenbrainz.validate(token)
+    except InvalidToken:
+        _msg(scope, "lb", "error", "ListenBrainz rejected this token, so nothing was saved. Copy the "
+                                   "user token again from listenbrainz.org → Settings and paste it whole.")
+        return
+    except ListenBrainzError:
+        _msg(scope, "lb", "error", "ListenBrainz could not be reached to check the token; nothing was "
+                                   "saved. Try again in a minute.")
+        return
+    except Exception:
+        _msg(scope, "lb", "error", "ListenBrainz could not be reached to check the token; nothing was saved.")
+        return
+    try:
+        accounts.set_account(scope, listenbrainz_user=lb_user, listenbrainz_token=Secret(token))
+    except SecretKeyError:
+        _msg(scope, "lb", "error", "The token is valid, but this server cannot store it: tokens are kept "
+                                   "only encrypted and SIDETRACK_SECRET_KEY is not set (or wrong). Ask "
+                                   "whoever runs SideTrack to set it (`sidetrack users keygen`).")
+        return
+    _msg(scope, "lb", "success", f"Connected to ListenBrainz as **{lb_user}**. The token is stored "
+                                 "encrypted and will not be shown again.")
+
+
+def _remove_token(scope) -> None:
+    accounts.set_account(scope, listenbrainz_token=None)
+    _msg(scope, "lb", "success", "The stored ListenBrainz token was removed.")
+
+
+def render() -> None:
+    scope = scoping.current()
+    st.title("Settings")
+    mine = accounts.settings(scope)
+
+    st.subheader("ListenBrainz")
+    if mine["has_token"]:
+        st.markdown(f"Connected as **{mine['listenbrainz_user'] or '?'}** · a token is stored (encrypted, hidden).")
+    else:
+        st.markdown("Not connected. Your user token is on listenbrainz.org → Settings → *User token*.")
+    st.text_input("User token", type="password", placeholder="paste a new token", key=state.key(scope, "lb_token"),
+                  help="Checked with ListenBrainz before it is saved; stored encrypted, never shown again.")
+    c = st.columns(2)
+    c[0].button("Validate and save", type="primary", key=state.key(scope, "lb_save"),
+                on_click=_save_listenbrainz, args=(scope,))
+    if mine["has_token"]:
+        c[1].button("Remove stored token", key=state.key(scope, "lb_remove"), on_click=_remove_token, args=(scope,))
+    _show(scope, "lb")
+
+    st.subheader("Last.fm")
+    lastfm = st.text_input("Last.fm user name", value=mine["lastfm_user"] or "", key=state.key(scope, "lastfm_user"))
+    if st.button("Save Last.fm user", key=state.key(scope, "lastfm_save")):
+        accounts.set_account(scope, lastfm_user=lastfm.strip() or None)
+        st.success("Saved." + (f" Import with `sidetrack import-lastfm --user {scope.user_name}`." if lastfm.strip() else ""))
+
+    st.subheader("Analysis")
+    prefs = mine["prefs"]
+    gpu = st.toggle("Use the GPU when there is one", value=bool(prefs.get("use_gpu", True)), key=state.key(scope, "gpu"))
+    stems = st.toggle("Measure pumpiness on Demucs stems (slower)", value=bool(prefs.get("use_stems", False)),
+                      key=state.key(scope, "stems"))
+    excerpt = st.toggle("Analyse 30-second excerpts instead of whole tracks (faster)",
+                        value=bool(prefs.get("excerpt_seconds", 0)), key=state.key(scope, "excerpts"))
+    st.caption("Stored with your settings. The analysis runs with the server's environment "
+               "(TORCH_DEVICE, USE_DEMUCS, EXCERPT_SECONDS) until it reads these.")
+
+    st.subheader("Mood lexicon")
+    from sidetrack_pipeline.scoring.lexicon import SEED_GLOSSES, LexiconError, normalise_word
+
+    st.caption("Seed words: " + ", ".join(SEED_GLOSSES))
+    extra_text = st.text_input("Your extra words (comma-separated)", value=", ".join(prefs.get("lexicon_extra_words", [])),
+                               key=state.key(scope, "lexicon"))
+
+    st.subheader("Time zone")
+    zones = accounts.timezones().tolist()
+    if scope.timezone not in zones:
+        zones.insert(0, scope.timezone)
+    browser = st.context.timezone
+    zone = st.selectbox("Your time zone (weeks start on Monday here)", zones, index=zones.index(scope.timezone),
+                        key=state.key(scope, "timezone"))
+    if browser and browser != scope.timezone:
+        st.caption(f"Your browser says {browser}.")
+
+    if st.button("Save settings", type="primary", key=state.key(scope, "settings_save")):
+        try:
+            words = [normalise_word(w, "word") for w in extra_text.split(",") if w.strip()]
+        except LexiconError as exc:
+            st.error(f"Not saved: {exc}")
+            return
+        accounts.save_preferences(scope, {"use_gpu": gpu, "use_stems": stems, "excerpt_seconds": 30 if excerpt else 0,
+                                          "lexicon_extra_words": words})
+        if zone != scope.timezone:
+            accounts.set_account(scope, timezone=zone)
+            st.success(f"Saved. Time zone is now {zone}: the weekly views follow after the next "
+                       "`sidetrack materialize`.")
+        else:
+            st.success("Saved.")
+
+
+run_page(render)
