@@ -298,14 +298,17 @@ def test_only_caddy_is_reachable_and_secrets_stay_out_of_the_files(compose):
 
 
 def test_the_audio_library_is_mounted_read_only_everywhere(compose, env):
-    mounted = {}
+    mounted = set()
     for name, spec in compose["services"].items():
         for volume in spec.get("volumes", []):
-            source, target, *mode = volume.split(":")
-            if target == "/music":
-                assert source == env["AUDIO_LIBRARY"] and mode == ["ro"], f"{name}: {volume}"
-                mounted[name] = True
-    assert set(mounted) == {"user-code", "cli"}
+            if isinstance(volume, str):
+                assert volume.split(":")[1] != "/music", f"{name}: short syntax would create a missing folder"
+            elif volume["target"] == "/music":
+                # long syntax: read-only, and a missing folder is an error, never created empty
+                assert volume == {"type": "bind", "source": env["AUDIO_LIBRARY"], "target": "/music",
+                                  "read_only": True}, f"{name}: {volume}"
+                mounted.add(name)
+    assert mounted == {"user-code", "cli"}
     for name in ("user-code", "cli", "migrate", "dashboard"):
         assert compose["services"][name]["environment"]["AUDIO_ROOT"] == "/music"
 
