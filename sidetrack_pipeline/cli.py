@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 
+from sidetrack_pipeline.cli_backfill import backfill
 from sidetrack_pipeline.cli_models import embed, models_app
 from sidetrack_pipeline.cli_changes import changes
 from sidetrack_pipeline.cli_explain import explain
@@ -34,6 +35,7 @@ app.command("explain")(explain)
 app.command("validate")(validate)
 app.command("mixtape")(mixtape)
 app.command("changes")(changes)
+app.command("backfill")(backfill)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,10 +143,13 @@ def _json_safe(value):
 
 @app.command()
 def materialize() -> None:
-    """Run every asset (the `full_pipeline` job) through Dagster."""
+    """Run every asset through Dagster: `full_pipeline`, then `weekly_aggregates` over every week
+    with listens (one run), then the marts that follow the weekly assets."""
     from sidetrack_pipeline.pipeline import materialize_all
 
     result = materialize_all(raise_on_error=False)
+    for note in result.notes:
+        typer.echo(note)
     raise typer.Exit(0 if result.success else 1)
 
 

@@ -1,4 +1,5 @@
-"""`sidetrack mixtape USER WEEK`: 60-90 minutes from the week's dominant sound cluster, ordered for flow."""
+"""`sidetrack mixtape USER WEEK`: 60-90 minutes from the week's dominant sound cluster (HDBSCAN,
+`track_clusters` / `cluster_week`), ordered for flow."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def mixtape(
     jspf: Optional[Path] = typer.Option(None, "--jspf", help="write a JSPF playlist (ListenBrainz rules)"),
     push: bool = typer.Option(False, "--push", help="create the playlist on ListenBrainz (user's token)"),
     public: bool = typer.Option(False, "--public", help="make the pushed playlist public"),
-    seed: int = typer.Option(0, "--seed", help="clustering/selection seed (same seed, same mixtape)"),
+    seed: int = typer.Option(0, "--seed", help="k-medoids seed (same seed, same mixtape)"),
 ) -> None:
     """Print the tracklist (duration, BPM, Camelot key) and the total; optionally export and push."""
     import json

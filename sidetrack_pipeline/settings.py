@@ -22,12 +22,19 @@ MAX_ANALYSIS_SECONDS    longest stretch of one file that is decoded (centred win
 INGEST_LISTENS_INTERVAL_MINUTES  how often Dagster syncs every user's ListenBrainz/Last.fm listens
                         (default 60; a divisor of 60 or whole hours dividing a day).
 LASTFM_SYNC_INTERVAL_MINUTES     how often Last.fm tags are refreshed (default 1440).
+AGGREGATE_WEEKS_START   the first weekly partition of the aggregates and weekly analytics, a date
+                        (YYYY-MM-DD; a day that is not a Monday means the Monday of its week).
+                        Default 2005-01-03: Last.fm scrobbles go back to 2005 or so.
+AGGREGATE_WEEKS_INTERVAL_MINUTES how often the `aggregate_weeks_schedule` refreshes the current and
+                        the previous week's partitions, then the full-history marts (default 60;
+                        a divisor of 60 or whole hours dividing a day).
 ANALYSIS_TIMEOUT_SECONDS  per-file wall-clock limit (default 300); ANALYSIS_MEMORY_MB: per-worker
                         address-space limit (default 4096). Both read by audio/guard.py; 0 = off.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +43,7 @@ from pathlib import Path
 # Both musicnn vocabularies: MSD's tags are mostly genres, MTT's describe sound (loud, soft, fast,
 # slow, beat, ambient ...); the zero-shot lexicon needs both (docs/validation.md).
 DEFAULT_EMBEDDING_MODELS = "msd-musicnn,mtt-musicnn"
+DEFAULT_AGGREGATE_WEEKS_START = dt.date(2005, 1, 3)  # a Monday
 
 
 def default_home() -> Path:
@@ -60,6 +68,8 @@ class Settings:
     beets_music_dir: Path | None = None
     ingest_listens_interval_minutes: int = 60
     lastfm_sync_interval_minutes: int = 1440
+    aggregate_weeks_start: dt.date = DEFAULT_AGGREGATE_WEEKS_START
+    aggregate_weeks_interval_minutes: int = 60
 
     @property
     def pgdata(self) -> Path:
@@ -85,6 +95,15 @@ def _parse_models(raw: str) -> tuple[str, ...]:
     return () if names in ((), ("none",)) else names
 
 
+def _parse_week_start(raw: str) -> dt.date:
+    """AGGREGATE_WEEKS_START: an ISO date, moved back to the Monday of its week."""
+    try:
+        day = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(f"AGGREGATE_WEEKS_START must be a date like 2005-01-03, not {raw!r}") from None
+    return day - dt.timedelta(days=day.weekday())
+
+
 def get_settings() -> Settings:
     env = os.environ
     home = Path(env.get("SIDETRACK_HOME") or default_home()).expanduser().resolve()
@@ -106,4 +125,7 @@ def get_settings() -> Settings:
                          else None),
         ingest_listens_interval_minutes=int(env.get("INGEST_LISTENS_INTERVAL_MINUTES") or 60),
         lastfm_sync_interval_minutes=int(env.get("LASTFM_SYNC_INTERVAL_MINUTES") or 1440),
+        aggregate_weeks_start=(_parse_week_start(env["AGGREGATE_WEEKS_START"]) if env.get("AGGREGATE_WEEKS_START")
+                               else DEFAULT_AGGREGATE_WEEKS_START),
+        aggregate_weeks_interval_minutes=int(env.get("AGGREGATE_WEEKS_INTERVAL_MINUTES") or 60),
     )

@@ -12,7 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 PYTHON_ASSETS = {"listens", "users", "tracks", "artists", "releases", "audio_files", "track_files", "audio_features",
                  "track_vectors", "learned_embeddings", "stem_pumpiness_scores",
-                 "mood_scores", "taste_trajectory"}
+                 "mood_scores", "track_projection", "taste_trajectory", "track_clusters", "cluster_weeks",
+                 "listening_outliers", "weekly_mixtapes"}
 DBT_MARTS = {"mart_mood_week", "mart_change_points", "mart_overview", "mart_listens_week"}
 
 
@@ -26,8 +27,11 @@ def test_every_asset_is_in_one_graph():
     stg_listens = next(k for k in graph.get_all_asset_keys() if k.path[-1] == "stg_listens")
     assert dg.AssetKey("listens") in graph.get(stg_listens).parent_keys
     trajectory = graph.get(dg.AssetKey("taste_trajectory"))
-    assert {k.path[-1] for k in trajectory.parent_keys} == {"track_vectors", "int_listens_local"}
-    assert defs.resolve_job_def("full_pipeline") is not None
+    assert {k.path[-1] for k in trajectory.parent_keys} == {"track_projection", "int_listens_local"}
+    mixtapes = graph.get(dg.AssetKey("weekly_mixtapes"))
+    assert {"cluster_weeks", "track_clusters", "int_listens_local"} <= {k.path[-1] for k in mixtapes.parent_keys}
+    for job in ("full_pipeline", "weekly_aggregates", "aggregate_marts"):
+        assert defs.resolve_job_def(job) is not None
 
 
 def test_workspace_loads_with_the_dagster_cli():

@@ -1,5 +1,6 @@
 """Weekly mixtapes on a realistic catalogue in the real database (features/vectors inserted
-directly, see tests/mixtape_catalogue.py); JSPF pushed to the fake ListenBrainz on 127.0.0.1."""
+directly, see tests/mixtape_catalogue.py, clustered by the real HDBSCAN code into track_cluster);
+JSPF pushed to the fake ListenBrainz on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from fake_listenbrainz import FakeListenBrainz
 from mixtape_catalogue import WEEK, build
+from sidetrack_pipeline.analytics import clusters
 from sidetrack_pipeline.analytics.mixtape import MAX_S, MIN_S, MixtapeError, build_mixtape
 from sidetrack_pipeline.analytics.mixtape_export import to_jspf, to_m3u
 from sidetrack_pipeline.analytics.mixtape_order import (FlowTrack, camelot, order_for_flow, path_cost,
@@ -33,6 +35,9 @@ def catalogue(db_url, tmp_path, monkeypatch):
     conn = psycopg2.connect(db_url)
     with conn:
         info = build(conn, tmp_path / "library", TOKEN, key)
+    with conn, conn.cursor() as cur:  # what the `track_clusters` asset does
+        ids, matrix = clusters.load_vectors(cur, "mir-v1")
+        clusters.write_track_clusters(cur, ids, clusters.cluster_tracks(matrix))
     yield conn, info
     conn.close()
 

@@ -111,7 +111,8 @@ def test_definitions_wire_jobs_schedules_and_pools():
     full = repo.get_job("full_pipeline").asset_layer.executable_asset_keys
     assert dg.AssetKey("listenbrainz_listens") not in full and dg.AssetKey("musicbrainz_metadata") in full
     assert dg.AssetKey("personal_scores") not in full and dg.AssetKey("smoothed_scores") in full
-    assert {s.name for s in repo.schedule_defs} == {"sync_listens_schedule", "sync_lastfm_tags_schedule"}
+    assert {s.name for s in repo.schedule_defs} == {"sync_listens_schedule", "sync_lastfm_tags_schedule",
+                                                    "aggregate_weeks_schedule"}
     by_key = repo.assets_defs_by_key
     assert by_key[dg.AssetKey("musicbrainz_metadata")].op.pool == "musicbrainz"
     assert by_key[dg.AssetKey("lastfm_tags")].op.pool == "lastfm"

@@ -1,5 +1,6 @@
 """Taste map reuse/refit, HDBSCAN clusters, dominant weekly clusters and outliers, on planted data;
-and the three analytics assets materialised by Dagster against a real PostgreSQL."""
+and the analytics assets (the global taste map and clusters, the weekly-partitioned positions,
+dominant clusters and outliers) materialised by Dagster against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -122,10 +123,10 @@ def _seed_database(url: str, points: np.ndarray, listens: pd.DataFrame) -> list[
         # Stand-in for dbt's int_listens_local view (its columns used here), so dbt need not run.
         cur.execute("create schema if not exists intermediate")
         cur.execute("create table intermediate.int_listens_local (user_id int, track_id int, week date, "
-                    "played_at timestamptz)")
+                    "played_at timestamptz, timezone text)")
         for row in listens.itertuples(index=False):
             played = row.played_at
-            cur.execute("insert into intermediate.int_listens_local values (%s, %s, %s, %s)",
+            cur.execute("insert into intermediate.int_listens_local values (%s, %s, %s, %s, 'UTC')",
                         (user, ids[row.track_id], (played - timedelta(days=played.weekday())).date(), played))
     return ids
 
@@ -143,9 +144,18 @@ def _projection(url):
         return cur.fetchall()
 
 
+def _weekly(assets, resources, first, last):
+    """One single-run backfill of the weekly partitions first..last (Mondays, inclusive)."""
+    from sidetrack_pipeline.defs.partitions import range_tags
+
+    result = dg.materialize(assets, resources=resources, tags=range_tags(first, last))
+    assert result.success
+    return result
+
+
 def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
-    from sidetrack_pipeline.defs.assets.analytics import taste_trajectory
-    from sidetrack_pipeline.defs.assets.clusters import listening_outliers, track_clusters
+    from sidetrack_pipeline.defs.assets.analytics import taste_trajectory, track_projection
+    from sidetrack_pipeline.defs.assets.clusters import cluster_weeks, listening_outliers, track_clusters
     from sidetrack_pipeline.defs.resources import DatabaseResource
 
     assert mir.DIM == DIM
@@ -155,30 +165,46 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
     listens = _listens(80, far[:3], far[3], datetime(2024, 6, 1, tzinfo=timezone.utc))
     ids = _seed_database(db_url, points, listens)
     resources = {"database": DatabaseResource(url=db_url)}
+    mondays = sorted(listens["played_at"].map(lambda p: (p - timedelta(days=p.weekday())).date()).unique())
+    weeks = len(mondays)
 
-    result = dg.materialize([taste_trajectory, track_clusters, listening_outliers], resources=resources)
+    result = dg.materialize([track_projection, track_clusters], resources=resources)
     assert result.success
-    traj = result.asset_materializations_for_node("taste_trajectory")[0].metadata
+    traj = result.asset_materializations_for_node("track_projection")[0].metadata
     assert traj["refitted"].value is True and traj["fit_tracks"].value == len(points)
-    weeks = listens["played_at"].map(lambda p: (p - timedelta(days=p.weekday())).date()).nunique()
-    arrows = traj["weekly_arrows"].value.records
-    assert len(arrows) == weeks - 1  # one user: one arrow between consecutive weeks
-    assert all(abs(a.data["step"] - np.hypot(a.data["dx"], a.data["dy"])) < 1e-9 for a in arrows)
     assert len(list((tmp_path / "models").glob("umap-*.pkl"))) == 1
     before = _projection(db_url)
     assert len(before) == len(points)
     assert _rows(db_url, "select vector_model, n_tracks, last_decision from projection_fit") == [
         (mir.MODEL, len(points), "refit: no fitted map")]
-    steps = _rows(db_url, "select dx, dy, step from taste_trajectory_step order by week")
-    assert len(steps) == weeks - 1 and all(abs(s - np.hypot(dx, dy)) < 1e-9 for dx, dy, s in steps)
     meta = result.asset_materializations_for_node("track_clusters")[0].metadata
     assert meta["clusters"].value == CENTRES
     stored = dict(_rows(db_url, "select track_id, cluster from track_cluster"))
     planted_ok = labels >= 0
     assert adjusted_rand_score(labels[planted_ok], [stored[ids[i]] for i in np.flatnonzero(planted_ok)]) >= 0.9
+
+    weekly = _weekly([taste_trajectory, cluster_weeks, listening_outliers], resources, mondays[0], mondays[-1])
+    arrows = weekly.asset_materializations_for_node("taste_trajectory")[0].metadata["weekly_arrows"].value.records
+    assert len(arrows) == weeks - 1  # one user: one arrow between consecutive weeks
+    assert all(abs(a.data["step"] - np.hypot(a.data["dx"], a.data["dy"])) < 1e-9 for a in arrows)
+    steps = _rows(db_url, "select dx, dy, step from taste_trajectory_step order by week")
+    assert len(steps) == weeks - 1 and all(abs(s - np.hypot(dx, dy)) < 1e-9 for dx, dy, s in steps)
     assert _rows(db_url, "select count(*) from cluster_week")[0][0] == weeks
-    out = _rows(db_url, "select track_id from listening_outlier where rank <= 3")
+    assert _rows(db_url, "select count(distinct week) from listening_outlier")[0][0] == weeks
+    # as of the last week's end: the planted far tracks; the old one is outside the 90 days
+    out = _rows(db_url, "select track_id from listening_outlier where rank <= 3 and week = "
+                        "(select max(week) from listening_outlier)")
     assert {t for (t,) in out} == {ids[i] for i in far[:3]}
+    # an earlier week's outliers only see listens up to that week's end
+    early = _rows(db_url, "select min(window_end), count(*) from listening_outlier where week = %s" % f"'{mondays[2]}'")
+    assert early[0][0].date() == mondays[3] and early[0][1] > 0
+
+    # re-materialising one week replaces its rows: same tables afterwards
+    tables = ("taste_trajectory_week", "cluster_week", "listening_outlier")
+    snapshot = {t: sorted(_rows(db_url, f"select * from {t}")) for t in tables}
+    _weekly([taste_trajectory, cluster_weeks, listening_outliers], resources, mondays[4], mondays[4])
+    for t in tables:
+        assert sorted(_rows(db_url, f"select * from {t}")) == snapshot[t], t
 
     # two new tracks (1 %): the map is reused and every old track keeps its position exactly
     extra, _ = planted(1, seed=12)
@@ -188,10 +214,11 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
                         "from artist returning track_id", (f"n{i}", f"n{i}", f"N{i}"))
             cur.execute("insert into embeddings (track_id, model, dim, embedding) values (%s, %s, %s, %s::vector)",
                         (cur.fetchone()[0], mir.MODEL, DIM, "[" + ",".join(map(str, vector)) + "]"))
-    again = dg.materialize([taste_trajectory], resources=resources)
-    meta2 = again.asset_materializations_for_node("taste_trajectory")[0].metadata
+    again = dg.materialize([track_projection], resources=resources)
+    meta2 = again.asset_materializations_for_node("track_projection")[0].metadata
     assert meta2["refitted"].value is False and meta2["fitted_at"].value == traj["fitted_at"].value
     after = _projection(db_url)
     assert len(after) == len(points) + 2 and after[:len(before)] == before
     assert _rows(db_url, "select n_tracks, last_decision from projection_fit") == [
         (len(points), "reused the fitted map")]
+    assert sorted(_rows(db_url, "select * from taste_trajectory_week")) == snapshot["taste_trajectory_week"]

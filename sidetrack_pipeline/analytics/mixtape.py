@@ -1,10 +1,14 @@
 """A weekly mixtape: 60-90 minutes of local tracks from the cluster the user's week was about.
 
 1. The week (ISO `YYYY-Www`, in the user's time zone) and its listened tracks.
-2. Clusters: `kmeans_clusters` groups the standardised mir-v1 vectors of the user's recent tracks
-   (LOOKBACK_WEEKS up to the week's end) and of the local library; k by silhouette, fixed seed.
-   Any `Clusterer` (track_ids, vectors) -> labels can replace it (e.g. a stored cluster table).
-   The dominant cluster is the one most of the week's listens fall in.
+2. The cluster: the week's dominant HDBSCAN cluster (`cluster_week`, written by the weekly
+   `cluster_weeks` asset; when that week has no row yet, the same rule, `clusters.dominant_clusters`,
+   applied to the stored `track_cluster` labels and the week's listens). The labels come from the
+   `track_clusters` asset (HDBSCAN over the standardised mir-v1 vectors of the whole library), so
+   the mixtape, the dashboard and cluster_week agree on what "the cluster" is.
+   No fallback clustering: when every listen of the week is on HDBSCAN noise there is no dominant
+   cluster and no mixtape (MixtapeError; `weekly_mixtapes` records the week as skipped). A
+   KMeans of its own would draw from a "cluster" no other part of SideTrack knows.
 3. Candidates: the dominant cluster's tracks with a local file and a real duration
    (features.duration_s, else track.duration_ms).
 4. Selection: k-medoids on the candidates' vectors (k = target / median duration), medoids
@@ -12,25 +16,26 @@
    vector closer than DUPLICATE_FRACTION of the median pairwise distance to one already taken),
    then farthest-point additions / removals bring the total into [MIN_S, MAX_S] near the target.
 5. Order: `mixtape_order.order_for_flow` (tempo, Camelot keys, no artist twice in a row).
+
+`save_mixtape` / `save_skipped` store the result (tables mixtape, mixtape_track; migration 0010).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 
+from sidetrack_pipeline.analytics import clusters
 from sidetrack_pipeline.analytics.mixtape_order import FlowTrack, order_for_flow
 
 MODEL = "mir-v1"
-LOOKBACK_WEEKS = 12
+METHOD = "kmedoids-hdbscan-v1"
 MIN_S, MAX_S = 60 * 60, 90 * 60
 DUPLICATE_FRACTION = 0.15
-Clusterer = Callable[[list[int], np.ndarray], np.ndarray]
 
 
 class MixtapeError(ValueError):
@@ -58,6 +63,8 @@ class Mixtape:
     cluster_size: int
     week_listens: int
     tracks: list[MixTrack]
+    monday: dt.date | None = None
+    cluster_method: str = clusters.METHOD
 
     @property
     def total_s(self) -> float:
@@ -81,46 +88,40 @@ def standardise(vectors: np.ndarray) -> np.ndarray:
     return (vectors - vectors.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
 
 
-def kmeans_clusters(track_ids: list[int], vectors: np.ndarray, seed: int = 0, max_k: int = 8) -> np.ndarray:
-    """KMeans on standardised vectors, k in 2..max_k by silhouette; deterministic for a seed."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
-    x = standardise(vectors)
-    if len(x) < 4:
-        return np.zeros(len(x), dtype=int)
-    best = None
-    for k in range(2, min(max_k, len(x) - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
-        score = silhouette_score(x, labels)
-        if best is None or score > best[0] + 1e-12:
-            best = (score, labels)
-    return best[1]
-
-
-def _load(conn, user_id: int, start: dt.datetime, end: dt.datetime):
-    """Rows (track_id, week_listens, artist, title, mbid, path, duration_s, bpm, key, mode, vector)."""
+def _load(conn, user_id: int, start: dt.datetime, end: dt.datetime, cluster_method: str):
+    """Rows (track_id, week_listens, artist, title, mbid, path, duration_s, bpm, key, mode, vector,
+    cluster) of every track with a cluster label (and so a vector)."""
     with conn.cursor() as cur:
         cur.execute(
-            """with recent as (
-                   select track_id, count(*) filter (where played_at >= %(start)s) as week_listens
-                   from listen where user_id = %(user)s and played_at < %(end)s
-                     and played_at >= %(start)s - %(lookback)s * interval '1 week'
-                   group by track_id),
-               pool as (
-                   select track_id, coalesce(max(week_listens), 0) as week_listens from (
-                       select track_id, week_listens from recent
-                       union all select track_id, 0 from track where local_path is not null) u
+            """with week as (
+                   select track_id, count(*) as n from listen
+                   where user_id = %(user)s and played_at >= %(start)s and played_at < %(end)s
                    group by track_id)
-               select t.track_id, p.week_listens, a.name, t.title, t.mbid::text, t.local_path,
+               select t.track_id, coalesce(w.n, 0), a.name, t.title, t.mbid::text, t.local_path,
                       coalesce(f.duration_s, t.duration_ms / 1000.0), f.bpm, f.key, f.mode,
-                      e.embedding::text
-               from pool p join track t using (track_id) join artist a using (artist_id)
+                      e.embedding::text, c.cluster
+               from track_cluster c join track t using (track_id) join artist a using (artist_id)
                join embeddings e on e.track_id = t.track_id and e.model = %(model)s
                left join features f on f.track_id = t.track_id
+               left join week w on w.track_id = t.track_id
+               where c.method = %(method)s
                order by t.track_id""",
-            {"user": user_id, "start": start, "end": end, "lookback": LOOKBACK_WEEKS, "model": MODEL})
+            {"user": user_id, "start": start, "end": end, "model": MODEL, "method": cluster_method})
         return cur.fetchall()
+
+
+def dominant_cluster(conn, user_id: int, monday: dt.date, rows, cluster_method: str) -> int:
+    """The week's dominant cluster: its `cluster_week` row, else the same rule over `rows`."""
+    with conn.cursor() as cur:
+        cur.execute("select cluster from cluster_week where user_id = %s and week = %s and method = %s",
+                    (user_id, monday, cluster_method))
+        stored = cur.fetchone()
+    if stored is not None:
+        return int(stored[0])
+    listens = pd.DataFrame([(user_id, r[0], monday) for r in rows for _ in range(r[1])],
+                           columns=["user_id", "track_id", "week"])
+    labels = pd.DataFrame([(r[0], r[11]) for r in rows], columns=["track_id", "cluster"])
+    return int(clusters.dominant_clusters(listens, labels)["cluster"].iloc[0])
 
 
 def _kmedoids(dist: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[int]:
@@ -178,28 +179,67 @@ def select(tracks: list[MixTrack], vectors: np.ndarray, target_s: float, seed: i
 
 
 def build_mixtape(conn, user: str, week: str, minutes: float = 75, seed: int = 0,
-                  clusterer: Clusterer | None = None) -> Mixtape:
+                  cluster_method: str = clusters.METHOD) -> Mixtape:
     from sidetrack_pipeline.users import get_user
 
     settings = get_user(conn, user)
     start, end = week_bounds(week, settings.timezone)
-    rows = _load(conn, settings.user_id, start, end)
+    rows = _load(conn, settings.user_id, start, end, cluster_method)
+    if not rows:
+        raise MixtapeError(f"no track clusters ({cluster_method}) yet: materialise `track_clusters` first "
+                           "(sidetrack materialize)")
     week_rows = sum(r[1] for r in rows)
     if not week_rows:
         raise MixtapeError(f"{user} has no listens with a track vector in {week}")
-    ids = [r[0] for r in rows]
-    vectors = np.array([[float(v) for v in r[10].strip("[]").split(",")] for r in rows])
-    labels = (clusterer or (lambda i, v: kmeans_clusters(i, v, seed=seed)))(ids, vectors)
-    weight = Counter()
-    for r, label in zip(rows, labels):
-        weight[int(label)] += r[1]
-    cluster = min(weight, key=lambda c: (-weight[c], c))
-    members = [i for i, label in enumerate(labels) if int(label) == cluster]
+    monday = start.date()
+    cluster = dominant_cluster(conn, settings.user_id, monday, rows, cluster_method)
+    if cluster == clusters.NOISE:
+        raise MixtapeError(f"every listen of {user}'s {week} is on tracks HDBSCAN left as noise: "
+                           "no dominant cluster to draw from")
+    members = [i for i, r in enumerate(rows) if int(r[11]) == cluster]
     cands = [i for i in members if rows[i][5] and rows[i][6] and rows[i][6] > 0]
     if not cands:
         raise MixtapeError(f"no local tracks with a duration in {user}'s dominant cluster for {week}")
+    vectors = np.array([[float(v) for v in rows[i][10].strip("[]").split(",")] for i in cands])
     tracks = [MixTrack(rows[i][0], rows[i][2], rows[i][3], rows[i][4], rows[i][5], float(rows[i][6]),
                        rows[i][7], rows[i][8], rows[i][9]) for i in cands]
-    picked = select(tracks, vectors[cands], minutes * 60, seed)
+    picked = select(tracks, vectors, minutes * 60, seed)
     order = order_for_flow([FlowTrack(t.artist, t.bpm, t.key, t.mode) for t in picked])
-    return Mixtape(user, week, cluster, len(members), week_rows, [picked[i] for i in order])
+    return Mixtape(user, week, cluster, len(members), week_rows, [picked[i] for i in order], monday,
+                   cluster_method)
+
+
+# --- storage (tables mixtape, mixtape_track) -------------------------------------------------
+
+def _replace(cur, user_id: int, monday: dt.date, method: str) -> None:
+    cur.execute("delete from mixtape where user_id = %s and week = %s and method = %s", (user_id, monday, method))
+
+
+def save_mixtape(conn, user_id: int, mix: Mixtape, target_minutes: float, method: str = METHOD) -> int:
+    """Store `mix` as the user's mixtape of its week (replacing one stored before); its id."""
+    from psycopg2.extras import execute_values
+
+    with conn.cursor() as cur:
+        _replace(cur, user_id, mix.monday, method)
+        cur.execute("""insert into mixtape (user_id, week, method, status, cluster_method, cluster, cluster_size,
+                                            week_listens, target_minutes, minutes, tracks)
+                       values (%s, %s, %s, 'ok', %s, %s, %s, %s, %s, %s, %s) returning mixtape_id""",
+                    (user_id, mix.monday, method, mix.cluster_method, mix.cluster, mix.cluster_size,
+                     mix.week_listens, target_minutes, mix.total_s / 60, len(mix.tracks)))
+        mixtape_id = cur.fetchone()[0]
+        execute_values(cur, """insert into mixtape_track (mixtape_id, position, track_id, duration_s, bpm, key, mode)
+                               values %s""",
+                       [(mixtape_id, n, t.track_id, t.duration_s, t.bpm, t.key, t.mode)
+                        for n, t in enumerate(mix.tracks, 1)])
+    return mixtape_id
+
+
+def save_skipped(conn, user_id: int, monday: dt.date, reason: str, target_minutes: float,
+                 method: str = METHOD) -> int:
+    """Record that no mixtape could be made for the user's week, and why (replacing one stored before)."""
+    with conn.cursor() as cur:
+        _replace(cur, user_id, monday, method)
+        cur.execute("""insert into mixtape (user_id, week, method, status, reason, target_minutes)
+                       values (%s, %s, %s, 'skipped', %s, %s) returning mixtape_id""",
+                    (user_id, monday, method, reason, target_minutes))
+        return cur.fetchone()[0]

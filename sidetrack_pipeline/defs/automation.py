@@ -1,14 +1,58 @@
 """Jobs, schedules and sensors: keep the `users` partitions current, sync listens and Last.fm
 tags on the intervals the settings give (INGEST_LISTENS_INTERVAL_MINUTES,
-LASTFM_SYNC_INTERVAL_MINUTES)."""
+LASTFM_SYNC_INTERVAL_MINUTES), and refresh the weekly aggregates every
+AGGREGATE_WEEKS_INTERVAL_MINUTES (current and previous week, then the full-history marts).
+
+Jobs by partitioning (a job holds one partitions definition):
+
+* `full_pipeline`: every unpartitioned asset (the per-user syncs and personal calibration have
+  their own jobs, the weekly assets `weekly_aggregates`);
+* `weekly_aggregates` (weekly partitions, single-run backfills): the dbt models tagged `weekly`
+  and the weekly analytics (taste position, dominant cluster, outliers, mixtapes);
+* `aggregate_marts`: what must follow a weekly run: the unpartitioned dbt models (views and
+  full-history marts built from the weekly tables), change-point detection, and every other
+  unpartitioned asset downstream of a weekly one. `aggregate_marts_sensor` starts it after each
+  successful `weekly_aggregates` run (a schedule tick, a backfill, a UI launch).
+"""
+
+import datetime as dt
 
 import dagster as dg
 
+from sidetrack_pipeline.defs.assets.change_points import change_point_detection
+from sidetrack_pipeline.defs.assets.clusters import cluster_weeks, listening_outliers
+from sidetrack_pipeline.defs.assets.analytics import taste_trajectory
+from sidetrack_pipeline.defs.assets.dbt import WEEKLY_DBT_ASSETS, sidetrack_dbt_models
+from sidetrack_pipeline.defs.assets.mixtapes import weekly_mixtapes
 from sidetrack_pipeline.defs.assets.personal import personal_scores
 from sidetrack_pipeline.defs.assets.sources import (lastfm_listens, lastfm_tags, listenbrainz_listens,
                                                     users_partitions)
+from sidetrack_pipeline.defs.partitions import last_key, range_tags, weekly_partitions
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.settings import get_settings
+
+WEEKLY_ASSETS = [*WEEKLY_DBT_ASSETS, taste_trajectory, cluster_weeks, listening_outliers, weekly_mixtapes]
+per_user_selection = dg.AssetSelection.assets(listenbrainz_listens, lastfm_listens, personal_scores)
+weekly_selection = dg.AssetSelection.assets(*WEEKLY_ASSETS)
+# Unpartitioned and downstream of a weekly asset: rebuilt after the weekly partitions.
+after_weekly_selection = weekly_selection.downstream() - weekly_selection - per_user_selection
+marts_selection = (dg.AssetSelection.assets(sidetrack_dbt_models, change_point_detection)
+                   | after_weekly_selection)
+
+full_pipeline_job = dg.define_asset_job(
+    "full_pipeline", selection=dg.AssetSelection.all() - per_user_selection - weekly_selection,
+    description="listens → tracks → metadata → files → features/embeddings → scores → dbt models → "
+                "taste map and clusters (per-user API syncs: `sync_listens`; the weekly aggregates "
+                "and analytics: `weekly_aggregates`; `sidetrack materialize` runs all three stages).")
+weekly_aggregates_job = dg.define_asset_job(
+    "weekly_aggregates", selection=weekly_selection, partitions_def=weekly_partitions,
+    description="Weekly dbt models and weekly analytics for a range of weeks (partition = the week's "
+                "Monday). Backfill any range from the UI or `sidetrack backfill`: one run, one dbt "
+                "invocation. `aggregate_marts` follows each successful run.")
+aggregate_marts_job = dg.define_asset_job(
+    "aggregate_marts", selection=marts_selection,
+    description="The unpartitioned dbt models (views, full-history marts built from the weekly tables), "
+                "change-point detection, and what else follows the weekly assets.")
 
 sync_listens_job = dg.define_asset_job(
     "sync_listens", selection=[listenbrainz_listens, lastfm_listens], partitions_def=users_partitions,
@@ -42,6 +86,30 @@ def _per_user_runs(context: dg.ScheduleEvaluationContext):
     return [dg.RunRequest(partition_key=user, run_key=f"{user}:{stamp}") for user in users]
 
 
+def current_weeks(now: dt.datetime) -> tuple[dt.date, dt.date]:
+    """(previous, current) weekly partitions (Mondays) at `now`."""
+    current = dt.date.fromisoformat(last_key(now))
+    first = dt.date.fromisoformat(weekly_partitions.get_first_partition_key())
+    previous = max(first, current - dt.timedelta(days=7))
+    return previous, current
+
+
+def _aggregate_weeks_run(context: dg.ScheduleEvaluationContext):
+    now = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
+    previous, current = current_weeks(now)
+    # One run for both weeks (single-run backfill policy): one dbt invocation, one marts rebuild.
+    return dg.RunRequest(run_key=f"{previous}...{current}:{now.isoformat()}", tags=range_tags(previous, current))
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[weekly_aggregates_job],
+                      request_job=aggregate_marts_job, default_status=dg.DefaultSensorStatus.RUNNING,
+                      minimum_interval_seconds=30,
+                      description="After each successful `weekly_aggregates` run: rebuild the "
+                                  "full-history marts from the weekly tables (`aggregate_marts`).")
+def aggregate_marts_sensor(context: dg.RunStatusSensorContext):
+    return dg.RunRequest(run_key=context.dagster_run.run_id)
+
+
 def build_schedules() -> list[dg.ScheduleDefinition]:
     settings = get_settings()
     listens = dg.ScheduleDefinition(
@@ -52,7 +120,11 @@ def build_schedules() -> list[dg.ScheduleDefinition]:
         name="sync_lastfm_tags_schedule", job=lastfm_tags_job,
         cron_schedule=interval_cron(settings.lastfm_sync_interval_minutes),
         default_status=dg.DefaultScheduleStatus.RUNNING)
-    return [listens, tags]
+    weeks = dg.ScheduleDefinition(
+        name="aggregate_weeks_schedule", job=weekly_aggregates_job,
+        cron_schedule=interval_cron(settings.aggregate_weeks_interval_minutes),
+        execution_fn=_aggregate_weeks_run, default_status=dg.DefaultScheduleStatus.RUNNING)
+    return [listens, tags, weeks]
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

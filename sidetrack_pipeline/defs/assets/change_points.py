@@ -9,10 +9,9 @@ when that is set. Registration (Definitions, the dbt source key) is left to defs
 import os
 
 import dagster as dg
-from dagster_dbt import get_asset_key_for_model
 
 from sidetrack_pipeline.analytics import change_point_store, change_points
-from sidetrack_pipeline.defs.assets.dbt import sidetrack_dbt_models
+from sidetrack_pipeline.defs.assets.dbt import model_key
 from sidetrack_pipeline.defs.resources import DatabaseResource
 
 WEBHOOK_ENV = "CHANGE_POINT_WEBHOOK_URL"
@@ -20,7 +19,7 @@ WEBHOOK_ENV = "CHANGE_POINT_WEBHOOK_URL"
 
 @dg.asset(group_name="analytics", kinds={"python", "postgres"},
           key=dg.AssetKey(["sidetrack_change_points", "change_point_detection"]),
-          deps=[get_asset_key_for_model([sidetrack_dbt_models], "mart_mood_week")])
+          deps=[model_key("mart_mood_week")])
 def change_point_detection(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """PELT (Gaussian mean-shift cost, penalty var('pelt_penalty') * ln n) on each user's weekly
     energy/valence means → table `change_point_detection` (method 'pelt-v1')."""

@@ -1,14 +1,32 @@
-"""The dbt project (staging → intermediate → marts) as Dagster assets, wired to the Python assets."""
+"""The dbt project (staging → intermediate → marts) as Dagster assets, wired to the Python assets.
+
+Two multi-assets over the same manifest:
+
+* `sidetrack_dbt_weekly`: the models tagged `weekly` (a week's rows depend only on that week's
+  listens), weekly-partitioned with a single-run backfill policy: one run, and one
+  `dbt build --select <those models> --vars '{"week_start": ..., "week_end": ...}'`, for any range
+  of weeks; dbt recomputes exactly the local weeks whose Monday is in [week_start, week_end).
+* `sidetrack_dbt_models`: everything else (`--exclude tag:weekly`: staging and intermediate
+  views, full-history marts such as the EMA/Kalman of mart_mood_week, radar, change-points,
+  overview), unpartitioned, rebuilt from the weekly tables each run.
+
+While no model carries the tag, `sidetrack_dbt_weekly` selects nothing and is left out of the
+Definitions (`WEEKLY_DBT_ASSETS` is empty); everything then stays in `sidetrack_dbt_models`.
+"""
 
 
+import json
 import os
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from sidetrack_pipeline.defs.dbt_project import dbt_project, ensure_manifest
+from sidetrack_pipeline.defs.partitions import weekly_partitions, window_dates
 from sidetrack_pipeline.defs.resources import DatabaseResource
+
+WEEKLY_TAG = "weekly"
 
 # Which Python asset produces each raw table dbt reads (mood_scores: the last of its writers,
 # after the audio, tag and lexicon scores are fused and smoothed).
@@ -34,10 +52,48 @@ class SideTrackDbtTranslator(DagsterDbtTranslator):
         return f"dbt_{fqn[1]}" if len(fqn) > 2 else "dbt"
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project,
-            dagster_dbt_translator=SideTrackDbtTranslator())
+MANIFEST = ensure_manifest()
+
+
+@dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=SideTrackDbtTranslator(),
+            exclude=f"tag:{WEEKLY_TAG}")
 def sidetrack_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                          database: DatabaseResource):
-    """`dbt build`: weekly mood marts, momentum, change-points and overview, with their tests."""
+    """`dbt build` of the full-history models (views, EMA/Kalman, radar, change-points, overview),
+    with their tests; they read the weekly tables as they stand."""
     os.environ.update(database.dbt_env())   # profiles.yml reads SIDETRACK_PG*; dbt inherits os.environ
     yield from dbt.cli(["build"], context=context).stream()
+
+
+def weekly_models(manifest_path) -> list[str]:
+    """Names of the models the manifest tags `weekly`."""
+    manifest = json.loads(open(manifest_path, encoding="utf-8").read())
+    return sorted(n["name"] for n in manifest["nodes"].values()
+                  if n["resource_type"] == "model" and WEEKLY_TAG in (n.get("tags") or []))
+
+
+def _weekly_dbt_assets() -> dg.AssetsDefinition:
+    @dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=SideTrackDbtTranslator(),
+                select=f"tag:{WEEKLY_TAG}", name="sidetrack_dbt_weekly", partitions_def=weekly_partitions,
+                backfill_policy=dg.BackfillPolicy.single_run())
+    def sidetrack_dbt_weekly(context: dg.AssetExecutionContext, dbt: DbtCliResource, database: DatabaseResource):
+        """`dbt build` of the weekly models for the run's weeks (one partition, or a whole backfill
+        range in one invocation): week_start = the first Monday, week_end = the Monday after the last."""
+        first, end = window_dates(context)
+        os.environ.update(database.dbt_env())
+        week_vars = {"week_start": first.isoformat(), "week_end": end.isoformat()}
+        context.log.info(f"dbt weekly models for the weeks {first} .. {end} (end excluded)")
+        yield from dbt.cli(["build", "--vars", json.dumps(week_vars)], context=context).stream()
+
+    return sidetrack_dbt_weekly
+
+
+# None (and left out of the Definitions) while no dbt model is tagged `weekly`.
+sidetrack_dbt_weekly = _weekly_dbt_assets() if weekly_models(MANIFEST) else None
+WEEKLY_DBT_ASSETS = [sidetrack_dbt_weekly] if sidetrack_dbt_weekly is not None else []
+DBT_ASSETS = [sidetrack_dbt_models, *WEEKLY_DBT_ASSETS]
+
+
+def model_key(name: str) -> dg.AssetKey:
+    """The asset key of dbt model `name`, whichever of the two multi-assets holds it."""
+    return get_asset_key_for_model(DBT_ASSETS, name)
