@@ -31,7 +31,8 @@ except (sa.exc.OperationalError, sa.exc.InterfaceError, ConnectionError, OSError
     st.caption(type(exc).__name__)
     st.stop()
 
-scoping.sidebar_identity(user_scope)
-navigation = st.navigation([st.Page(f"pages/{module}", title=title, url_path=url_path, icon=icon)
+navigation = st.navigation([st.Page(f"pages/{module}", title=title, icon=icon, default=not url_path,
+                                    **({"url_path": url_path} if url_path else {}))
                             for title, url_path, module, icon in PAGES])
+scoping.sidebar_identity(user_scope)
 navigation.run()

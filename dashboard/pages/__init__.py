@@ -1,11 +1,11 @@
 """The page registry: (title, url_path, module file in this folder, icon), in navigation order.
 
 `dashboard/app.py` builds `st.navigation` from it, and tests visit every page from it (AppTest:
-`switch_page("pages/<module>.py")`; a browser: `http://host:port/<url_path>`; the first page is
-also the root URL)."""
+`switch_page("pages/<module>.py")`; a browser: `http://host:port/<url_path>`). The first page is
+the default one, which Streamlit serves at the root URL: its url_path is "" (`http://host:port/`)."""
 
 PAGES: list[tuple[str, str, str, str]] = [
-    ("Overview", "overview", "overview.py", "🏠"),
+    ("Overview", "", "overview.py", "🏠"),
     ("Trajectory", "trajectory", "trajectory.py", "🧭"),
     ("Moods", "moods", "moods.py", "🌊"),
     ("Radar", "radar", "radar.py", "🎯"),

@@ -19,7 +19,7 @@ def _choose(scope) -> int | None:
         st.info("No track matches." if text.strip() else "No tracks yet.")
         return None
     labels = {int(r.track_id): f"{r.artist} – {r.title}" for r in found.itertuples(index=False)}
-    wanted = st.query_params.get("track")
+    wanted = None if text.strip() else st.query_params.get("track")  # a link opens one track
     ids = list(labels)
     if wanted and wanted.isdigit() and int(wanted) not in labels and tracks.visible(scope, int(wanted)):
         info = tracks.details(scope, int(wanted))
