@@ -86,6 +86,34 @@ def test_target_minutes_and_errors(catalogue):
         build_mixtape(conn, "ana", "January")
 
 
+def test_the_cluster_is_the_weeks_hdbscan_cluster(catalogue):
+    """The mixtape follows cluster_week (what the dashboard shows) and track_cluster, and makes
+    nothing from HDBSCAN noise (no clustering of its own)."""
+    conn, info = catalogue
+    mix = build_mixtape(conn, "ana", WEEK)
+    with conn, conn.cursor() as cur:
+        cur.execute("select track_id, cluster from track_cluster where method = %s", (clusters.METHOD,))
+        labels = dict(cur.fetchall())
+    assert mix.cluster_method == clusters.METHOD and {labels[t.track_id] for t in mix.tracks} == {mix.cluster}
+    assert mix.cluster_size == sum(1 for c in labels.values() if c == mix.cluster)
+    other = labels[next(t for t, c in info["cluster"].items() if c == 2)]
+    with conn, conn.cursor() as cur:  # a stored cluster_week row for her week wins
+        cur.execute("""insert into cluster_week (user_id, week, method, cluster, share)
+                       select user_id, '2026-01-26', %s, %s, 0.2 from users where user_name = 'ana'""",
+                    (clusters.METHOD, other))
+    moved = build_mixtape(conn, "ana", WEEK)
+    assert moved.cluster == other and {labels[t.track_id] for t in moved.tracks} == {other}
+    with conn, conn.cursor() as cur:
+        cur.execute("delete from cluster_week")
+        cur.execute("update track_cluster set cluster = -1")
+    with pytest.raises(MixtapeError, match="noise"):
+        build_mixtape(conn, "ana", WEEK)
+    with conn, conn.cursor() as cur:
+        cur.execute("delete from track_cluster")
+    with pytest.raises(MixtapeError, match="track_clusters"):
+        build_mixtape(conn, "ana", WEEK)
+
+
 def test_m3u_lists_existing_files_with_their_real_durations(catalogue):
     from pathlib import Path
 

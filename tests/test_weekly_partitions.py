@@ -23,6 +23,7 @@ from sidetrack_pipeline.users import generate_key
 
 AXES = ("energy", "valence", "danceability", "brightness", "rhythmic_complexity", "pumpiness",
         "texture_density", "stereo_size", "tempo", "mode_confidence")
+WORDS = ("dark", "happy", "energetic", "calm")
 HISTORY_START = dt.date(2025, 11, 3)   # a Monday, 2025-W45
 HISTORY_WEEKS = 28
 FIRST, LAST = dt.date(2025, 12, 29), dt.date(2026, 3, 16)   # Mondays of 2026-W01 and 2026-W12
@@ -50,6 +51,8 @@ def test_weekly_assets_are_weekly_partitioned_with_single_run_backfills():
     for assets_def in _weekly_assets():
         assert assets_def.partitions_def == weekly_partitions, assets_def.keys
         assert assets_def.backfill_policy == dg.BackfillPolicy.single_run(), assets_def.keys
+    # `--select tag:weekly` (UI, `dagster asset materialize`) is exactly the weekly layer
+    assert set(dg.AssetSelection.tag("weekly", "").resolve(defs.resolve_asset_graph())) == keys
     # Monday weeks, keyed by the Monday, from AGGREGATE_WEEKS_START to the current week
     assert weekly_partitions.get_first_partition_key() == "2005-01-03"
     assert len(weekly_partitions.get_partition_keys()) > 1000
@@ -114,8 +117,8 @@ def test_week_helpers():
 # --- `sidetrack backfill` on a real database --------------------------------------------------
 
 def _history(conn) -> dict:
-    """28 weeks of listens on the catalogue's tracks (mostly one cluster a week, rotating) and a
-    score on every axis for every track."""
+    """28 weeks of listens on the catalogue's tracks (mostly one cluster a week, rotating), a
+    score on every axis and a few zero-shot lexicon words for every track."""
     rng = random.Random(3)
     tz = ZoneInfo("America/New_York")
     with conn.cursor() as cur:
@@ -141,6 +144,9 @@ def _history(conn) -> dict:
             for axis in AXES:
                 cur.execute("insert into mood_scores (track_id, axis, method, value, confidence) "
                             "values (%s, %s, 'mir-v2', %s, 0.8)", (track, axis, rng.random()))
+            for word in WORDS:
+                cur.execute("insert into lexicon_scores (track_id, word, method, value, confidence) "
+                            "values (%s, %s, 'zeroshot-musicnn-v1', %s, 0.7)", (track, word, rng.random()))
     return {"user": user}
 
 
@@ -232,8 +238,9 @@ def test_backfilled_marts_cover_exactly_those_weeks(backfilled):
     if not dbt.WEEKLY_DBT_ASSETS:
         pytest.skip("no dbt model is tagged `weekly` yet: the marts are rebuilt over the whole history")
     url = backfilled[0]
-    for name in dbt.weekly_models(dbt.MANIFEST):
-        relation = ".".join(dbt.model_key(name).path)
+    marts = [dbt.model_key(name) for name in dbt.weekly_models(dbt.MANIFEST)]
+    assert any(key.path[0] == "marts" for key in marts)
+    for relation in [".".join(key.path) for key in marts if key.path[0] == "marts"]:
         columns = _rows(url, f"""select column_name from information_schema.columns
                                  where table_schema || '.' || table_name = '{relation}'""")
         if ("week",) in columns:

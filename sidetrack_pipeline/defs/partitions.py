@@ -26,6 +26,11 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
     fmt="%Y-%m-%d")
 
 
+# The Dagster tag every weekly asset carries (dagster-dbt turns the dbt tag `weekly` into the same
+# tag), so `--select tag:weekly` picks the whole weekly layer in the UI and the CLI.
+WEEKLY_TAGS = {"weekly": ""}
+
+
 def window_dates(context) -> tuple[dt.date, dt.date]:
     """[first Monday, Monday after the last week) of a run's partition (or partition range)."""
     window = context.partition_time_window

@@ -10,7 +10,7 @@ from psycopg2.extras import execute_values
 from sidetrack_pipeline.analytics import trajectory
 from sidetrack_pipeline.defs.assets.analysis import track_vectors
 from sidetrack_pipeline.defs.assets.dbt import model_key
-from sidetrack_pipeline.defs.partitions import weekly_partitions, window_dates
+from sidetrack_pipeline.defs.partitions import WEEKLY_TAGS, weekly_partitions, window_dates
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.scoring import vectors
 from sidetrack_pipeline.settings import get_settings
@@ -93,7 +93,7 @@ def track_projection(context: dg.AssetExecutionContext, database: DatabaseResour
 
 
 @dg.asset(group_name="analytics", kinds={"python"}, deps=[track_projection, LISTENS],
-          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run(), tags=WEEKLY_TAGS)
 def taste_trajectory(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """Each user's local week (those of this run's partitions) = the listen-weighted mean position
     of that week's tracks on the taste map → `taste_trajectory_week` (that week's rows replaced).

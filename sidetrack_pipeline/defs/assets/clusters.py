@@ -13,7 +13,7 @@ from psycopg2.extras import execute_values
 from sidetrack_pipeline.analytics import clusters
 from sidetrack_pipeline.defs.assets.analysis import track_vectors
 from sidetrack_pipeline.defs.assets.dbt import model_key
-from sidetrack_pipeline.defs.partitions import mondays, weekly_partitions, window_dates
+from sidetrack_pipeline.defs.partitions import WEEKLY_TAGS, mondays, weekly_partitions, window_dates
 from sidetrack_pipeline.defs.resources import DatabaseResource
 from sidetrack_pipeline.scoring import vectors
 
@@ -76,7 +76,7 @@ def track_clusters(context: dg.AssetExecutionContext, database: DatabaseResource
 
 
 @dg.asset(group_name="analytics", kinds={"python"}, deps=[track_clusters, LISTENS],
-          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run(), tags=WEEKLY_TAGS)
 def cluster_weeks(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """Each user's local week (this run's partitions): its dominant (most-listened, non-noise)
     HDBSCAN cluster and that cluster's listen share → `cluster_week` (the weeks' rows replaced)."""
@@ -96,7 +96,7 @@ def cluster_weeks(context: dg.AssetExecutionContext, database: DatabaseResource)
 
 
 @dg.asset(group_name="analytics", kinds={"python"}, deps=[track_vectors, LISTENS],
-          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run(), tags=WEEKLY_TAGS)
 def listening_outliers(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     """For each user who listened in a local week (this run's partitions): the tracks farthest from
     the listen-weighted centroid of the 90 days up to the end of that week (z-scored distance in

@@ -96,4 +96,8 @@ DBT_ASSETS = [sidetrack_dbt_models, *WEEKLY_DBT_ASSETS]
 
 def model_key(name: str) -> dg.AssetKey:
     """The asset key of dbt model `name`, whichever of the two multi-assets holds it."""
-    return get_asset_key_for_model(DBT_ASSETS, name)
+    for assets_def in DBT_ASSETS:
+        key = get_asset_key_for_model([assets_def], name)
+        if key in assets_def.keys:
+            return key
+    raise KeyError(f"no dbt model named {name!r}")

@@ -8,7 +8,7 @@ from sidetrack_pipeline.analytics import mixtape
 from sidetrack_pipeline.defs.assets.analysis import audio_features
 from sidetrack_pipeline.defs.assets.clusters import LISTENS, cluster_weeks, track_clusters
 from sidetrack_pipeline.defs.assets.library import track_files
-from sidetrack_pipeline.defs.partitions import iso_week, weekly_partitions, window_dates
+from sidetrack_pipeline.defs.partitions import WEEKLY_TAGS, iso_week, weekly_partitions, window_dates
 from sidetrack_pipeline.defs.resources import DatabaseResource
 
 
@@ -19,7 +19,7 @@ class MixtapeConfig(dg.Config):
 
 @dg.asset(group_name="analytics", kinds={"python", "postgres"},
           deps=[cluster_weeks, track_clusters, LISTENS, audio_features, track_files],
-          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run())
+          partitions_def=weekly_partitions, backfill_policy=dg.BackfillPolicy.single_run(), tags=WEEKLY_TAGS)
 def weekly_mixtapes(context: dg.AssetExecutionContext, config: MixtapeConfig,
                     database: DatabaseResource) -> dg.MaterializeResult:
     """Per user and local week (this run's partitions): the mixtape `sidetrack mixtape` would make
