@@ -1,5 +1,5 @@
 """SideTrack dashboard entry: page config, who is looking (sign-in or local mode) -> UserScope,
-then the navigation over dashboard/pages (one module per page, registry in pages/__init__.py).
+then the navigation over dashboard/views (one module per page; registry in pages/__init__.py).
 
 Run with `sidetrack dashboard` (or `streamlit run dashboard/app.py` from the repository root,
 where .streamlit/config.toml holds the light and dark themes)."""
@@ -31,8 +31,11 @@ except (sa.exc.OperationalError, sa.exc.InterfaceError, ConnectionError, OSError
     st.caption(type(exc).__name__)
     st.stop()
 
-navigation = st.navigation([st.Page(f"pages/{module}", title=title, icon=icon, default=not url_path,
+navigation = st.navigation([st.Page(page_file, title=title, icon=icon, default=not url_path,
                                     **({"url_path": url_path} if url_path else {}))
-                            for title, url_path, module, icon in PAGES])
+                            for title, url_path, page_file, icon in PAGES])
 scoping.sidebar_identity(user_scope)
-navigation.run()
+try:
+    navigation.run()
+finally:
+    scoping.release()  # no page can run later with this run's scope (fail closed)

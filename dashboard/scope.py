@@ -75,27 +75,33 @@ def _sign_in_page() -> None:
     st.stop()
 
 
-def _oidc_user_name() -> str:
-    """The signed-in e-mail, or the sign-in page (which stops the run)."""
+def _oidc_user_name(interactive: bool = True) -> str | None:
+    """The signed-in, verified e-mail; otherwise the sign-in page (which stops the run), or None
+    when not `interactive` (inside a widget callback)."""
     user = st.user
+    email = str(user.get("email") or "").strip().lower() if user.get("is_logged_in") else ""
+    if email and user.get("email_verified") is not False:
+        return email
+    if not interactive:
+        return None
     if not user.get("is_logged_in"):
         _sign_in_page()
-    email = str(user.get("email") or "").strip().lower()
-    if not email or user.get("email_verified") is False:
-        st.error("Your identity provider did not give a verified e-mail address, which SideTrack "
-                 "needs to know whose listens to show. Sign in with another account.")
-        if st.button("Sign out", key="logout_unverified"):
-            st.logout()
-        st.stop()
-    return email
+    st.error("Your identity provider did not give a verified e-mail address, which SideTrack "
+             "needs to know whose listens to show. Sign in with another account.")
+    if st.button("Sign out", key="logout_unverified"):
+        st.logout()
+    st.stop()
 
 
-def _local_user_name(names: list[str]) -> str:
+def _local_user_name(names: list[str], interactive: bool = True) -> str:
     wanted = os.environ.get(LOCAL_USER_ENV, "").strip()
     if wanted:
         return wanted
     if len(names) == 1:
         return names[0]
+    if names and not interactive:
+        picked = st.session_state.get("_local_listener")
+        return picked if picked in names else names[0]
     if names:
         return st.sidebar.selectbox("Listener (local mode)", names, key="_local_listener",
                                     help="No sign-in is configured: everyone who can open this "
@@ -103,17 +109,29 @@ def _local_user_name(names: list[str]) -> str:
     return DEFAULT_LOCAL_USER
 
 
-def establish() -> UserScope:
-    """Resolve who is looking (stopping the run at the sign-in page) and store the scope."""
+def resolve(interactive: bool = True) -> UserScope | None:
+    """Who is looking, from the sign-in (or the local-mode rules); None only when not
+    `interactive` and nobody is signed in."""
     from dashboard.data import accounts
 
-    st.session_state.pop(_SCOPE_KEY, None)
     if auth_configured():
-        scope = accounts.scope_for(_oidc_user_name(), "oidc")
-    else:
-        scope = accounts.scope_for(_local_user_name(accounts.user_names()), "local")
+        email = _oidc_user_name(interactive)
+        return accounts.scope_for(email, "oidc") if email else None
+    return accounts.scope_for(_local_user_name(accounts.user_names(), interactive), "local")
+
+
+def establish() -> UserScope:
+    """The entry's first step of every run: resolve who is looking (stopping at the sign-in page)
+    and hold the scope for the pages of this run."""
+    st.session_state.pop(_SCOPE_KEY, None)
+    scope = resolve(interactive=True)
     st.session_state[_SCOPE_KEY] = scope
     return scope
+
+
+def release() -> None:
+    """The entry's last step: the scope does not outlive the run that established it."""
+    st.session_state.pop(_SCOPE_KEY, None)
 
 
 def current() -> UserScope:
@@ -122,6 +140,13 @@ def current() -> UserScope:
     if not isinstance(scope, UserScope):
         raise NoScope("open the dashboard through its entry (`sidetrack dashboard`), not a page file")
     return scope
+
+
+def for_callback(user_id: int) -> UserScope | None:
+    """In a widget callback (run before the script, outside any page): the scope of whoever is
+    signed in now, if it is the user the widget was drawn for; else None (do nothing)."""
+    scope = resolve(interactive=False)
+    return scope if scope is not None and scope.user_id == user_id else None
 
 
 def sidebar_identity(scope: UserScope) -> None:

@@ -312,10 +312,11 @@ def local_mode() -> AppTest:
 
 
 def open_page(at: AppTest, module: str) -> AppTest:
-    """Run the entry (first time), then show `pages/<module>`."""
+    """Run the entry (first time), then show the page file `module` (a registry entry's
+    "views/x.py", or just "x.py")."""
     if not at._registered_pages:  # the navigation registry is known after the first run
         at.run()
-    at.switch_page(f"pages/{module}")
+    at.switch_page(module if "/" in module else f"views/{module}")
     return at.run()
 
 

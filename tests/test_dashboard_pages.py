@@ -16,7 +16,7 @@ from tests.fake_listenbrainz import FakeListenBrainz
 
 pytest_plugins = ["tests.dashboard_fixtures"]
 
-MODULES = [module for _, _, module, _ in PAGES]
+MODULES = [page_file.rsplit("/", 1)[-1] for _, _, page_file, _ in PAGES]
 TITLES = {"overview.py": "Overview", "trajectory.py": "Taste trajectory", "moods.py": "Moods over time",
           "radar.py": "Vibe radar", "outliers.py": "Outliers", "mixtape.py": "Mixtape", "track.py": "Track",
           "labels.py": "Label tracks", "settings.py": "Settings"}
@@ -58,8 +58,11 @@ def assert_clean(at) -> None:
 def test_registry_matches_the_page_files_and_the_navigation(demo_env):
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[1] / "dashboard" / "pages"
-    assert sorted(MODULES) == sorted(p.name for p in folder.glob("*.py") if p.name != "__init__.py")
+    dashboard = Path(__file__).resolve().parents[1] / "dashboard"
+    assert all(f.startswith("views/") for _, _, f, _ in PAGES)
+    assert sorted(MODULES) == sorted(p.name for p in (dashboard / "views").glob("*.py") if p.name != "__init__.py")
+    # nothing Streamlit could run as an old-style page without the entry (and its sign-in)
+    assert [p.name for p in (dashboard / "pages").iterdir() if p.suffix == ".py"] == ["__init__.py"]
     assert len({url for _, url, _, _ in PAGES}) == len(PAGES)
     at = signed_in(ANA).run()
     assert_clean(at)

@@ -11,7 +11,10 @@ from dashboard.data import labels, overview
 NEEDED = 8  # calibration.MIN_LABELS
 
 
-def _saved(scope, track_id: int, axis: str, key: str) -> None:
+def _saved(user_id: int, track_id: int, axis: str, key: str) -> None:
+    scope = scoping.for_callback(user_id)
+    if scope is None:  # signed out (or someone else signed in) since the slider was drawn
+        return
     try:
         labels.add(scope, track_id, axis, float(st.session_state[key]))
     except (LookupError, ValueError) as exc:
@@ -55,7 +58,8 @@ def render() -> None:
                     c = st.columns([4, 1])
                     c[0].slider(charts.axis_label(axis), 0.0, 1.0, round(min(max(start, 0.0), 1.0), 2), 0.05,
                                 key=key, label_visibility="collapsed")
-                    c[1].button("Save", key=key + ":save", on_click=_saved, args=(scope, int(row.track_id), axis, key))
+                    c[1].button("Save", key=key + ":save", on_click=_saved,
+                                args=(scope.user_id, int(row.track_id), axis, key))
 
     st.subheader("Your labels")
     mine = labels.my_labels(scope)

@@ -19,14 +19,16 @@ def _show(scope, section: str) -> None:
         getattr(st, message[0])(message[1])
 
 
-def _save_listenbrainz(scope) -> None:
+def _save_listenbrainz(user_id: int, token_key: str) -> None:
     """Callback: read the token, clear the field at once (it is never rendered back), validate, store."""
     from sidetrack_pipeline.sources.listenbrainz_api import InvalidToken, ListenBrainzError
     from sidetrack_pipeline.users import Secret, SecretKeyError
 
-    token_key = state.key(scope, "lb_token")
     token = (st.session_state.get(token_key) or "").strip()
     st.session_state[token_key] = ""
+    scope = scoping.for_callback(user_id)
+    if scope is None:  # signed out (or someone else signed in) since the form was drawn
+        return
     if not token:
         _msg(scope, "lb", "warning", "Paste your ListenBrainz user token first "
                                      "(listenbrainz.org → Settings → User token).")
@@ -55,7 +57,10 @@ def _save_listenbrainz(scope) -> None:
                                  "encrypted and will not be shown again.")
 
 
-def _remove_token(scope) -> None:
+def _remove_token(user_id: int) -> None:
+    scope = scoping.for_callback(user_id)
+    if scope is None:
+        return
     accounts.set_account(scope, listenbrainz_token=None)
     _msg(scope, "lb", "success", "The stored ListenBrainz token was removed.")
 
@@ -74,9 +79,10 @@ def render() -> None:
                   help="Checked with ListenBrainz before it is saved; stored encrypted, never shown again.")
     c = st.columns(2)
     c[0].button("Validate and save", type="primary", key=state.key(scope, "lb_save"),
-                on_click=_save_listenbrainz, args=(scope,))
+                on_click=_save_listenbrainz, args=(scope.user_id, state.key(scope, "lb_token")))
     if mine["has_token"]:
-        c[1].button("Remove stored token", key=state.key(scope, "lb_remove"), on_click=_remove_token, args=(scope,))
+        c[1].button("Remove stored token", key=state.key(scope, "lb_remove"), on_click=_remove_token,
+                    args=(scope.user_id,))
     _show(scope, "lb")
 
     st.subheader("Last.fm")
