@@ -20,9 +20,10 @@ BASELINE_DAYS = (7, 182)  # trailing baseline: observed weeks 1..26 weeks before
 NO_LABEL = "(no label)"
 
 
-def _rank_key(x: float) -> float:
-    """Ranking magnitude, rounded like the SQL (ties to 1e-12 fall to the tie-breakers)."""
-    return round(float(x), 12)
+def _rank_key(x: float) -> int:
+    """Ranking magnitude compared to 1e-12 like the SQL, round(x * 1e12) (both round half to even),
+    so float noise between equal quantities summed in another order falls to the tie-breakers."""
+    return round(float(x) * 1e12)
 
 
 def vibe_summary(lw: pd.DataFrame, lexicon: pd.DataFrame, top_words: int = VIBE_TOP_WORDS) -> pd.DataFrame:
@@ -143,8 +144,8 @@ def label_influence(lw: pd.DataFrame, tracks: pd.DataFrame, scores: pd.DataFrame
                     else:
                         name = NO_LABEL if cid is None else label_names[cid]
                     contributors.append((cid, name, wl, wv / wl, wd / n))
-                # ties: name, then id with the null id ('(no label)') last, as PostgreSQL orders nulls
-                contributors.sort(key=lambda c: (-_rank_key(abs(c[4])), c[1], c[0] is None, c[0] or 0))
+                # ties: by id, the null id ('(no label)') last, as PostgreSQL orders nulls
+                contributors.sort(key=lambda c: (-_rank_key(abs(c[4])), c[0] is None, c[0] or 0))
                 k = len(contributors) if keep_all or top_k is None else top_k
                 others = sum(c[4] for c in contributors[k:])
                 for rank, (cid, name, wl, cmean, contribution) in enumerate(contributors[:k], start=1):

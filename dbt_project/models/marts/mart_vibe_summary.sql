@@ -7,8 +7,8 @@
 --   score(u, w, x)     = listen-weighted mean of the tracks' scores for x over the week's listens
 --   user_mean(u, x)    = the same mean over all of the user's listens, every week (this week included)
 --   lift(u, w, x)      = score(u, w, x) - user_mean(u, x)      (a difference, in score units)
--- Words are ranked per user-week by lift, descending (ties, to 1e-12, by higher score, then the
--- word), and the top var('vibe_summary_top_words', 3) are kept. Ranking by lift rather than by
+-- Words are ranked per user-week by lift, descending (lifts compared to 1e-12, i.e.
+-- round(lift * 1e12); ties by higher score, then the word), and the top var('vibe_summary_top_words', 3) are kept. Ranking by lift rather than by
 -- score names what is *distinctive* about the week: a word that is high every week (a generic
 -- word, or one the calibration puts high for this user's library) has a lift near 0 and does not
 -- crowd out the week's real character. The lift can be negative when few words rose that week;
@@ -36,42 +36,32 @@ lexicon as (
     where method = '{{ lexicon_method | replace("'", "''") }}'
 ),
 
--- user × week × track × word, with the track's score for the word
-word_listens as (
+-- user × week × word: the week's listens of tracks scored for the word and their score sum
+weekly as (
     select
         listen_counts.user_id,
         listen_counts.week,
-        listen_counts.track_id,
         lexicon.word,
-        listen_counts.listens,
-        lexicon.value
+        sum(listen_counts.listens::double precision) as word_listens,
+        sum(listen_counts.listens * lexicon.value) as value_sum
     from listen_counts
     inner join lexicon on lexicon.track_id = listen_counts.track_id
+    group by listen_counts.user_id, listen_counts.week, lexicon.word
 ),
 
-weekly as (
-    select
-        user_id,
-        week,
-        word,
-        sum(listens) as word_listens,
-        sum(listens * value) / sum(listens)::double precision as score
-    from word_listens
-    group by user_id, week, word
-),
-
+-- user × word over all weeks (sums of the weekly sums: the same listens)
 overall as (
     select
         user_id,
         word,
-        sum(listens * value) / sum(listens)::double precision as user_mean
-    from word_listens
+        sum(value_sum) / sum(word_listens) as user_mean
+    from weekly
     group by user_id, word
 ),
 
 -- the week's listens of tracks with at least one lexicon score
 week_totals as (
-    select user_id, week, sum(listens) as week_listens
+    select user_id, week, sum(listens::double precision) as week_listens
     from listen_counts
     where exists (select 1 from lexicon where lexicon.track_id = listen_counts.track_id)
     group by user_id, week
@@ -83,15 +73,16 @@ ranked as (
         weekly.week,
         weekly.word,
         weekly.word_listens,
-        weekly.score,
+        scored.score,
         overall.user_mean,
-        weekly.score - overall.user_mean as lift,
+        scored.score - overall.user_mean as lift,
         row_number() over (
             partition by weekly.user_id, weekly.week
-            order by round((weekly.score - overall.user_mean)::numeric, 12) desc, weekly.score desc, weekly.word
+            order by round((scored.score - overall.user_mean) * 1e12) desc, scored.score desc, weekly.word
         ) as rank
     from weekly
     inner join overall on overall.user_id = weekly.user_id and overall.word = weekly.word
+    cross join lateral (select weekly.value_sum / weekly.word_listens as score) as scored
 ),
 
 kept as (
