@@ -1,19 +1,26 @@
 -- Listening volume per user × local ISO week (all listens, scored or not).
-with listens as (
-    select * from {{ ref('int_listens_local') }}
+--
+-- Weekly, incremental (strategy 'user_week', macros/weekly.sql): from int_overview_user_week.
+-- depends_on: {{ ref('int_user_week_changes') }}
+{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
+
+with weekly as (
+    select *
+    from {{ ref('int_overview_user_week') }} as ouw
+    where {{ dirty_weeks_filter('ouw') }}
 ),
 
 users as (
-    select user_id, user_name from {{ ref('stg_users') }}
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 )
 
 select
-    listens.user_id,
+    weekly.user_id,
     users.user_name,
-    listens.week,
-    count(*) as listens,
-    count(distinct listens.track_id) as unique_tracks,
-    count(distinct listens.artist_id) as unique_artists
-from listens
-inner join users on users.user_id = listens.user_id
-group by listens.user_id, users.user_name, listens.week
+    weekly.week,
+    weekly.listens,
+    weekly.unique_tracks,
+    weekly.unique_artists
+from weekly
+inner join users on users.user_id = weekly.user_id

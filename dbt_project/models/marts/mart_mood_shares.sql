@@ -1,34 +1,36 @@
 -- Share of each week's listens per dominant lexicon mood (for a streamgraph).
 --
 -- A track's dominant mood is its highest-scoring word in lexicon_scores for method
--- 'zeroshot-musicnn-v1' (ties: alphabetically first word). Listens of tracks without lexicon
--- scores are left out of both numerator and denominator; shares of a user-week sum to 1.
-with listens as (
-    select user_id, track_id, week from {{ ref('int_listens_local') }}
+-- 'zeroshot-musicnn-v1' (ties: alphabetically first word; int_track_profile.mood). Listens of
+-- tracks without lexicon scores are left out of both numerator and denominator; shares of a
+-- user-week sum to 1.
+--
+-- Weekly, incremental (strategy 'user_week', macros/weekly.sql): a week's rows depend only on
+-- that week's listens (int_user_week_tracks) and the tracks' current lexicon scores.
+-- depends_on: {{ ref('int_user_week_changes') }}
+{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          indexes=[{'columns': ['user_id', 'week', 'mood'], 'unique': true}]) }}
+
+with tracks as (
+    select *
+    from {{ ref('int_user_week_tracks') }} as uwt
+    where {{ dirty_weeks_filter('uwt') }}
 ),
 
 users as (
-    select user_id, user_name from {{ ref('stg_users') }}
-),
-
-dominant as (
-    select distinct on (track_id)
-        track_id,
-        word as mood
-    from {{ source('sidetrack', 'lexicon_scores') }}
-    where method = 'zeroshot-musicnn-v1'
-    order by track_id, value desc, word
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 ),
 
 counted as (
     select
-        listens.user_id,
-        listens.week,
-        dominant.mood,
-        count(*) as listens
-    from listens
-    inner join dominant on dominant.track_id = listens.track_id
-    group by listens.user_id, listens.week, dominant.mood
+        tracks.user_id,
+        tracks.week,
+        profile.mood,
+        sum(tracks.listens)::bigint as listens
+    from tracks
+    inner join {{ ref('int_track_profile') }} as profile on profile.track_id = tracks.track_id
+    where profile.mood is not null
+    group by tracks.user_id, tracks.week, profile.mood
 )
 
 select

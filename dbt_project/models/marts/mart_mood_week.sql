@@ -7,6 +7,8 @@
 -- seeded with the first week's mean: ema_1 = mean_1, ema_i = alpha * mean_i + (1 - alpha) * ema_{i-1}.
 -- momentum: ema_i - ema_{i-1} (null on a series' first week).
 -- The EMA is an ordered recursion, computed with a recursive CTE over the week index.
+-- Full-history: rebuilt on every run, from the small weekly table int_mood_user_week (user ×
+-- week × axis), never from the listens.
 --
 -- kalman_level / kalman_var: a local-level Kalman filter over the same observed weeks (the same
 -- recursion). Model: level_t = level_{t-1} + eta (variance q per elapsed calendar week, so a gap
@@ -21,24 +23,14 @@
 
 with recursive
 
-listen_axis as (
-    select * from {{ ref('int_listen_axis') }}
-),
-
 users as (
     select user_id, user_name from {{ ref('stg_users') }}
 ),
 
 weekly as (
-    select
-        user_id,
-        week,
-        axis,
-        avg(value) as mean_value,
-        coalesce(var_samp(value), 0) as variance,
-        count(*) as sample_size
-    from listen_axis
-    group by user_id, week, axis
+    -- mean, var_samp and count of the week's listen scores (weekly table, see its model)
+    select user_id, week, axis, mean_value, variance, sample_size
+    from {{ ref('int_mood_user_week') }}
 ),
 
 indexed as (

@@ -1,41 +1,52 @@
 -- One row per user: listening totals and coverage by mood scores.
+--
+-- Full-history (rebuilt every run) from the weekly tables: int_user_week_tracks (distinct tracks
+-- and artists over all weeks) and int_overview_user_week (listens, weeks). analysed_tracks: the
+-- listened tracks with a preferred mood score (int_track_profile.analysed, i.e. the tracks of
+-- int_track_axis_scores).
 with users as (
     select user_id, user_name, timezone from {{ ref('stg_users') }}
 ),
 
-listens as (
-    select * from {{ ref('int_listens_local') }}
+per_track as (
+    select user_id, track_id
+    from {{ ref('int_user_week_tracks') }}
+    group by user_id, track_id
 ),
 
-analysed as (
-    select distinct track_id from {{ ref('int_track_axis_scores') }}
-),
-
-per_user as (
+tracks as (
     select
-        listens.user_id,
-        count(*) as listens,
-        count(distinct listens.track_id) as unique_tracks,
-        count(distinct listens.artist_id) as unique_artists,
-        count(distinct listens.week) as weeks,
-        min(listens.week) as first_week,
-        max(listens.week) as last_week,
-        count(distinct analysed.track_id) as analysed_tracks
-    from listens
-    left join analysed on analysed.track_id = listens.track_id
-    group by listens.user_id
+        per_track.user_id,
+        count(*) as unique_tracks,
+        count(distinct profile.artist_id) as unique_artists,
+        count(*) filter (where profile.analysed) as analysed_tracks
+    from per_track
+    inner join {{ ref('int_track_profile') }} as profile on profile.track_id = per_track.track_id
+    group by per_track.user_id
+),
+
+weeks as (
+    select
+        user_id,
+        sum(listens)::bigint as listens,
+        count(*) as weeks,
+        min(week) as first_week,
+        max(week) as last_week
+    from {{ ref('int_overview_user_week') }}
+    group by user_id
 )
 
 select
     users.user_id,
     users.user_name,
     users.timezone,
-    coalesce(per_user.listens, 0) as listens,
-    coalesce(per_user.unique_tracks, 0) as unique_tracks,
-    coalesce(per_user.unique_artists, 0) as unique_artists,
-    coalesce(per_user.weeks, 0) as weeks,
-    per_user.first_week,
-    per_user.last_week,
-    coalesce(per_user.analysed_tracks, 0) as analysed_tracks
+    coalesce(weeks.listens, 0) as listens,
+    coalesce(tracks.unique_tracks, 0) as unique_tracks,
+    coalesce(tracks.unique_artists, 0) as unique_artists,
+    coalesce(weeks.weeks, 0) as weeks,
+    weeks.first_week,
+    weeks.last_week,
+    coalesce(tracks.analysed_tracks, 0) as analysed_tracks
 from users
-left join per_user on per_user.user_id = users.user_id
+left join weeks on weeks.user_id = users.user_id
+left join tracks on tracks.user_id = users.user_id

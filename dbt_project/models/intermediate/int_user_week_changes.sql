@@ -1,0 +1,145 @@
+-- Which user-weeks the weekly models rebuild in this run (`dirty`), and the listen fingerprint
+-- of each user-week as it stands now (int_user_week_state keeps it for the next run).
+--
+-- With the vars week_start / week_end (a partition range: Mondays, end exclusive): every user ×
+-- every week in the range is dirty, whatever changed; nothing else is looked at. Their listens
+-- are found through listen's (user_id, played_at, track_id) index.
+--
+-- Without the vars (incremental by change detection; one scan of `listen`): a user-week is dirty
+-- when its fingerprint differs from the one stored by the last build (int_user_week_state):
+--   n_listens, track_sum = sum(track_id), listen_hash = sum(hash(listen_id)),
+--   pair_hash = sum(hash(listen_id, track_id)), and the user's name and effective time zone.
+-- That catches every change to listen without triggers: new listens (of any day, also late
+-- imports into old weeks), deleted listens (duplicates), listen.track_id updated by a track merge
+-- (track_sum / pair_hash), and a time-zone change (the current zone applies to the whole history,
+-- so every week of that user moves: the old weeks exist only in the state, the new ones only now,
+-- both are dirty; the zone is part of the fingerprint too). A user-week is also dirty when one of
+-- its tracks changed since the last build: its int_track_profile fingerprint (artist, preferred
+-- scores, dominant mood, vector) differs from int_track_profile_snapshot (recomputed or deleted
+-- mood_scores, a new artist, ...), or the track is new or gone. Weeks only in the state (all their
+-- listens gone) are dirty, so their rows are deleted.
+-- full_rebuild (same on every row): there is no state or snapshot yet (first build, or after a
+-- range-only backfill the snapshot is missing): the weekly models then replace all their rows.
+--
+-- The state tables are read by name, not ref(): they are written at the end of the run, after
+-- the weekly models (a ref would be a cycle).
+-- depends_on: {{ ref('int_track_profile') }}
+{{ config(materialized='table', tags=['weekly']) }}
+{%- set range = weekly_range() %}
+{%- set state = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_state') %}
+{%- set snapshot = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_track_profile_snapshot') %}
+
+with users as (
+    select
+        user_id,
+        user_name,
+        {{ effective_timezone('timezone') }} as timezone
+    from {{ source('sidetrack', 'users') }}
+),
+
+{% if range %}
+weeks as (
+    select users.user_id, users.user_name, users.timezone, monday::date as week
+    from users
+    cross join generate_series(
+        '{{ range.start }}'::date, '{{ range.end }}'::date - 7, interval '7 days'
+    ) as monday
+),
+
+fingerprints as (
+    select
+        weeks.user_id,
+        weeks.week,
+        weeks.user_name,
+        weeks.timezone,
+        {{ listen_fingerprint('listen') }}
+    from weeks
+    left join {{ source('sidetrack', 'listen') }} as listen
+        on {{ listens_of_weeks_join('weeks', 'listen') }}
+    group by weeks.user_id, weeks.week, weeks.user_name, weeks.timezone
+)
+
+select
+    user_id,
+    week,
+    user_name,
+    timezone,
+    n_listens,
+    track_sum,
+    listen_hash,
+    pair_hash,
+    true as dirty,
+    false as full_rebuild
+from fingerprints
+
+{% else %}
+{%- if snapshot is not none %}
+changed_tracks as (
+    select coalesce(cur.track_id, prev.track_id) as track_id
+    from {{ ref('int_track_profile') }} as cur
+    full join {{ snapshot }} as prev on prev.track_id = cur.track_id
+    where cur.fingerprint is distinct from prev.fingerprint
+),
+{%- endif %}
+
+listens as (
+    select
+        listen.listen_id,
+        listen.user_id,
+        listen.track_id,
+        users.user_name,
+        users.timezone,
+        {{ local_week('listen.played_at', 'users.timezone') }} as week
+    from {{ source('sidetrack', 'listen') }} as listen
+    inner join users on users.user_id = listen.user_id
+),
+
+fingerprints as (
+    select
+        listens.user_id,
+        listens.week,
+        min(listens.user_name) as user_name,
+        min(listens.timezone) as timezone,
+        {{ listen_fingerprint('listens') }},
+        {%- if snapshot is not none %}
+        bool_or(changed_tracks.track_id is not null) as has_changed_track
+        {%- else %}
+        true as has_changed_track
+        {%- endif %}
+    from listens
+    {%- if snapshot is not none %}
+    left join changed_tracks on changed_tracks.track_id = listens.track_id
+    {%- endif %}
+    group by listens.user_id, listens.week
+)
+
+select
+    coalesce(cur.user_id, prev.user_id) as user_id,
+    coalesce(cur.week, prev.week) as week,
+    cur.user_name,
+    cur.timezone,
+    coalesce(cur.n_listens, 0) as n_listens,
+    cur.track_sum,
+    cur.listen_hash,
+    cur.pair_hash,
+    {%- if state is not none and snapshot is not none %}
+    (
+        cur.user_id is null
+        or prev.user_id is null
+        or cur.has_changed_track
+        or (cur.n_listens, cur.track_sum, cur.listen_hash, cur.pair_hash, cur.user_name, cur.timezone)
+           is distinct from
+           (prev.n_listens, prev.track_sum, prev.listen_hash, prev.pair_hash, prev.user_name, prev.timezone)
+    ) as dirty,
+    false as full_rebuild
+    {%- else %}
+    true as dirty,
+    true as full_rebuild
+    {%- endif %}
+from fingerprints as cur
+{%- if state is not none %}
+full join {{ state }} as prev on prev.user_id = cur.user_id and prev.week = cur.week
+{%- else %}
+left join (select null::integer as user_id, null::date as week) as prev on false
+{%- endif %}
+{% endif %}
