@@ -49,17 +49,22 @@ def shares(db: str, user_id: int, artists: tuple[str, ...] = (), labels: tuple[s
 
 @core.scoped()
 def filter_options(db: str, user_id: int) -> dict[str, list[str]]:
-    """The user's most played artists, their labels, and the sources they listened through."""
-    artists = core.scoped_read(db, user_id, """
-        select a.name from listen l join track t on t.track_id = l.track_id
-        join artist a on a.artist_id = t.artist_id where l.user_id = :user_id
-        group by a.name order by count(*) desc, a.name limit :n""", n=MAX_OPTIONS)
-    labels = core.scoped_read(db, user_id, """
-        select lb.name from (select distinct track_id from listen where user_id = :user_id) l
-        join track t on t.track_id = l.track_id
+    """The user's most played artists and labels, and the sources they listened through. Plays
+    are counted per track first (an index-only scan of listen's (user, track, time) key), then
+    rolled up to the few thousand tracks' artists and labels."""
+    per_track = """with per_track as (
+            select track_id, count(*) as plays from listen where user_id = :user_id group by track_id)"""
+    artists = core.scoped_read(db, user_id, per_track + """
+        select a.name from per_track p join track t on t.track_id = p.track_id
+        join artist a on a.artist_id = t.artist_id
+        group by a.name order by sum(p.plays) desc, a.name limit :n""", n=MAX_OPTIONS)
+    labels = core.scoped_read(db, user_id, per_track + """
+        select lb.name from per_track p join track t on t.track_id = p.track_id
         join release_label rl on rl.release_id = t.release_id join label lb on lb.label_id = rl.label_id
-        group by lb.name order by count(*) desc, lb.name limit :n""", n=MAX_OPTIONS)
+        group by lb.name order by sum(p.plays) desc, lb.name limit :n""", n=MAX_OPTIONS)
     sources = core.scoped_read(db, user_id, """
-        select distinct source from listen where user_id = :user_id order by source""")
+        select s.source from (values ('listenbrainz'), ('lastfm')) as s(source)
+        where exists (select 1 from listen l where l.user_id = :user_id and l.source = s.source)
+        order by s.source""")
     return {"artists": artists["name"].tolist(), "labels": labels["name"].tolist(),
             "sources": sources["source"].tolist()}
