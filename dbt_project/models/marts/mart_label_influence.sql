@@ -37,9 +37,11 @@
 {%- set axes = var('axes') %}
 
 with listen_counts as (
-    select user_id, week, track_id, artist_id, count(*) as listens
-    from {{ ref('int_listens_local') }}
-    group by user_id, week, track_id, artist_id
+    -- listens per user × week × track from the weekly table (the same rows as grouping
+    -- int_listens_local by user_id, week, track_id, artist_id, without converting a million
+    -- listens to local time again on every build)
+    select user_id, week, track_id, artist_id, listens::bigint as listens
+    from {{ ref('int_user_week_tracks') }}
 ),
 
 users as (
