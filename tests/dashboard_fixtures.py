@@ -46,6 +46,7 @@ MARTS = ["+mart_overview", "+mart_overview_week", "+mart_listens_week", "+mart_m
          "+mart_radar", "+mart_change_points", "+int_listens_local"]
 
 ANA, BOB = "ana@example.com", "bob@example.com"
+DORA = "dora@example.com"  # listens, but none of her tracks has audio analysis or any score
 ANA_TOKEN = "ana-lb-token-5d1e7c0f9a2b4e6d"
 MARKER_ARTIST = "Zorblax Quintet"
 MARKER_TITLE = "Quimbly Marker"
@@ -115,7 +116,8 @@ def populate(url: str, library: Path, key: str, seed: int = 3) -> Demo:
         ana = set_user(conn, ANA, timezone="Europe/Berlin", listenbrainz_user=MARKER_LB_USER,
                        listenbrainz_token=Secret(ANA_TOKEN), lastfm_user=MARKER_LASTFM, key=key)
         bob = set_user(conn, BOB, timezone="America/New_York")
-        demo.users = {ANA: ana.user_id, BOB: bob.user_id}
+        dora = set_user(conn, DORA, timezone="UTC")
+        demo.users = {ANA: ana.user_id, BOB: bob.user_id, DORA: dora.user_id}
         with conn.cursor() as cur:
             def label(name: str) -> int:
                 cur.execute("insert into label (name) values (%s) returning label_id", (name,))
@@ -182,6 +184,16 @@ def populate(url: str, library: Path, key: str, seed: int = 3) -> Demo:
                 for _ in range(15):
                     listens.append((bob.user_id, rng.choice(by_cluster[1 + week % 2]),
                                     monday + dt.timedelta(hours=rng.uniform(0, 160)), "lastfm"))
+            cur.execute("insert into artist (artist_key, name) values ('name:unscanned band', 'Unscanned Band') "
+                        "returning artist_id")
+            unscanned_artist = cur.fetchone()[0]
+            for k in range(4):  # dora: tracks that were never matched to a file nor scored
+                cur.execute("insert into track (track_key, name_key, title, artist_id) values (%s, %s, %s, %s) "
+                            "returning track_id", (f"name:unscanned {k}", f"unscanned band|tune {k}", f"Tune {k}",
+                                                   unscanned_artist))
+                tune = cur.fetchone()[0]
+                for week in range(6):
+                    listens.append((dora.user_id, tune, END - dt.timedelta(weeks=6 - week, hours=k * 5), "listenbrainz"))
             cur.executemany("insert into listen (user_id, track_id, played_at, source) values (%s, %s, %s, %s) "
                             "on conflict do nothing", listens)
             cur.executemany("insert into labels_user (user_id, track_id, axis, value, source) values (%s, %s, %s, %s, 'cli')",

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from dashboard.pages import PAGES
-from tests.dashboard_fixtures import (ANA, ANA_TOKEN, BOB, MARKER_LB_USER, MARKER_TITLE, local_mode,
+from tests.dashboard_fixtures import (ANA, ANA_TOKEN, BOB, DORA, MARKER_LB_USER, MARKER_TITLE, local_mode,
                                       open_page, problems, rendered_text, signed_in)
 from tests.fake_listenbrainz import FakeListenBrainz
 
@@ -88,6 +88,21 @@ def test_every_page_guides_a_new_user(demo_env, module):
     else:
         assert any("No listens yet" in i.value for i in at.info)
         assert "sidetrack import-listens --user newcomer@example.com" in rendered_text(at)
+
+
+NEEDS_AUDIO = ("trajectory.py", "moods.py", "radar.py", "outliers.py")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_page_guides_a_user_whose_music_is_not_analysed(demo_env, module):
+    """dora has listens, but no track of hers has audio analysis: the vibe pages say how to scan."""
+    at = open_page(signed_in(DORA), module)
+    assert_clean(at)
+    if module in NEEDS_AUDIO or module == "overview.py":
+        assert any("No audio analysed yet" in i.value for i in at.info), [i.value for i in at.info]
+        assert "sidetrack scan --user dora@example.com" in rendered_text(at)
+    if module == "overview.py":
+        assert metric(at, "Listens") == "24"
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -316,3 +331,21 @@ def test_scoped_data_functions_refuse_calls_without_a_scope(demo_env):
             fn(1)
     with pytest.raises(ValueError):
         core.scoped_read(demo_env.url, 1, "select * from listen")
+
+
+def test_an_unreachable_database_gets_a_friendly_message(empty_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIDETRACK_DATABASE_URL", f"postgresql://postgres@/nowhere?host={tmp_path}")
+    at = local_mode().run()
+    assert not at.exception
+    assert any("database is not reachable" in e.value for e in at.error)
+
+
+def test_light_and_dark_themes_and_the_viewers_choice():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    theme = config["theme"]
+    assert {"light", "dark"} <= set(theme) and "base" not in theme  # both defined, neither forced
+    for mode in ("light", "dark"):
+        assert {"primaryColor", "backgroundColor", "textColor"} <= set(theme[mode])
