@@ -144,6 +144,13 @@ def test_summary_marts_equal_pandas_reference(db_url: str, tmp_path: Path, seed:
 
     full = check_all_contributors(db_url, tmp_path, raw, lw, track_labels, label_names)
 
+    # A small cut prunes hardest (the model ranks only contributors at or above a lower bound of
+    # the k-th largest |contribution|): still exactly the reference's top 2.
+    run_dbt(db_url, tmp_path, "build", "--select", "mart_label_influence", "--vars", "{label_influence_top_k: 2}")
+    ref.assert_frames_match(read_influence(db_url), sref.label_influence(
+        lw, raw["tracks"], raw["scores"], track_labels, label_names, artist_names(db_url), top_k=2),
+        INFLUENCE_KEYS)
+
     # Not vacuous: cuts happen, labels are split, '(no label)' occurs, drift and lift vary.
     assert (top.contributors.astype(int) > sref.INFLUENCE_TOP_K).any()
     assert (top.others_contribution.astype(float) != 0).any()
