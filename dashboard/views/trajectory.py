@@ -13,6 +13,19 @@ from dashboard.data import overview, trajectory
 WINDOWS = {"12 weeks": 12, "26 weeks": 26, "52 weeks": 52, "All": None}
 
 
+def _clicked_week(event, weeks: set[str]) -> str | None:
+    """The week of the dot clicked on the map (the weekly trace's customdata starts with it)."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for point in points:
+        data = point.get("customdata") or []
+        if data and str(data[0]) in weeks:
+            return str(data[0])
+    return None
+
+
 def render() -> None:
     scope = scoping.current()
     st.title("Taste trajectory")
@@ -35,7 +48,9 @@ def render() -> None:
     st.caption(f"{len(weeks)} weeks from {first} to {weeks['week'].iloc[-1]} · each dot is a week "
                f"(its listen-weighted position), arrows show week-to-week moves; faint points are the "
                f"{len(tracks)} most played tracks of the window. Colour: energy.")
-    charts.show(charts.trajectory(weeks, tracks, arrows), key="trajectory_map")
+    event = charts.show(charts.trajectory(weeks, tracks, arrows), key=state.key(scope, "trajectory_map"),
+                        on_select="rerun", selection_mode="points")
+    clicked = _clicked_week(event, {str(w) for w in weeks["week"]})
 
     if len(arrows):
         c = st.columns(3)
@@ -46,7 +61,10 @@ def render() -> None:
 
     st.subheader("What you played")
     options = [str(w) for w in reversed(weeks["week"].tolist())]
-    chosen = st.selectbox("Week", options, **state.keep(scope, "traj_week", options[0], options))
+    if clicked:  # a click on a week's dot on the map opens that week here
+        st.session_state["_keep:" + state.key(scope, "traj_week")] = clicked
+    chosen = st.selectbox("Week", options, help="or click a week's dot on the map",
+                          **state.keep(scope, "traj_week", options[0], options))
     played = trajectory.week_tracks(scope, chosen, scope.timezone)
     if played.empty:
         st.caption("No listens that week.")
