@@ -10,10 +10,13 @@
 --                     (each week weighs the same: repeated plays of one track in a week are not
 --                     independent evidence, so listen weights would overstate busy weeks; gaps
 --                     are not filled, t keeps the real calendar spacing)
---   slope_se        = its standard error, sqrt(SSE / (n - 2) / Sxx) with SSE the residual sum of
---                     squares, Sxx = sum (t_i - mean t)^2; null with fewer than 3 observed weeks
+--   slope_se        = its classical standard error, sqrt(SSE / (n - 2) / Sxx) with SSE the residual
+--                     sum of squares, Sxx = sum (t_i - mean t)^2; null with fewer than 3 observed
+--                     weeks. It assumes independent, equal-variance weekly residuals (weeks of few
+--                     listens are noisier), so read slope / slope_se as indicative, not as a test.
 --   fitted_change   = slope_per_week * span_weeks, the trend's total change over the observed
---                     span (scale-free across artists heard over short and long spans)
+--                     span, in score units (comparable between artists heard over short and long
+--                     spans, unlike the slope per week)
 --   first_period_mean / latest_period_mean = listen-weighted mean over the listens of the first
 --                     floor(n / 2) and of the last floor(n / 2) observed weeks (for odd n the middle
 --                     week is in neither); period_change = latest - first (model-free check of the
@@ -32,6 +35,9 @@
 -- Not tagged 'weekly': every row depends on all of the user's weeks.
 {%- set min_weeks = var('artist_drift_min_weeks', 4) | int %}
 {%- set axes = var('axes') %}
+{%- if min_weeks < 2 %}
+    {{ exceptions.raise_compiler_error("artist_drift_min_weeks must be at least 2 (a slope needs two weeks), got " ~ min_weeks) }}
+{%- endif %}
 
 with listen_counts as (
     -- listens per user × week × track from the weekly table (the same rows as grouping

@@ -31,10 +31,15 @@
 -- Speed: the listens are aggregated per contributor with all axes side by side (one row per
 -- user × week × contributor, a sum pair per axis) and only then unpivoted to axes, and
 -- contribution_c is computed from the sums as (sum w*n*value - baseline_mean * sum w*n) / N:
--- ten times fewer rows through the aggregation than one row per axis.
+-- ten times fewer rows through the aggregation than one row per axis. Only the contributors that
+-- can still reach the top k (at or above an exact lower bound of the k-th largest |contribution|,
+-- see `part_maxima`) are ranked.
 -- Not tagged 'weekly': the baseline depends on the 26 weeks before.
 {%- set top_k = var('label_influence_top_k', 5) | int %}
 {%- set axes = var('axes') %}
+{%- if top_k < 1 %}
+    {{ exceptions.raise_compiler_error("label_influence_top_k must be at least 1, got " ~ top_k) }}
+{%- endif %}
 
 with listen_counts as (
     -- listens per user × week × track from the weekly table (the same rows as grouping
@@ -166,8 +171,7 @@ contributor_sums as (
         1 as kind_code,
         user_id,
         week,
-        artist_id as contributor_id,
-        sum(n) as n0
+        artist_id as contributor_id
         {%- for axis in axes %},
         sum(n) filter (where v{{ loop.index }} is not null) as n{{ loop.index }},
         sum(n * v{{ loop.index }}) as s{{ loop.index }}
@@ -181,8 +185,7 @@ contributor_sums as (
         2 as kind_code,
         listened.user_id,
         listened.week,
-        track_labels.label_id as contributor_id,
-        sum(listened.n * track_labels.weight) as n0
+        track_labels.label_id as contributor_id
         {%- for axis in axes %},
         sum(listened.n * track_labels.weight) filter (where listened.v{{ loop.index }} is not null) as n{{ loop.index }},
         sum(listened.n * track_labels.weight * listened.v{{ loop.index }}) as s{{ loop.index }}
@@ -200,8 +203,7 @@ contributor_weeks as (
         contributor_sums.kind_code,
         contributor_sums.user_id,
         contributor_sums.week,
-        contributor_sums.contributor_id,
-        contributor_sums.n0
+        contributor_sums.contributor_id
         {%- for axis in axes %},
         contributor_sums.n{{ loop.index }},
         contributor_sums.s{{ loop.index }},

@@ -19,6 +19,9 @@
 -- changes the lifts of all weeks.
 {%- set lexicon_method = var('vibe_summary_lexicon_method', 'zeroshot-musicnn-v1') %}
 {%- set top_words = var('vibe_summary_top_words', 3) | int %}
+{%- if top_words < 1 %}
+    {{ exceptions.raise_compiler_error("vibe_summary_top_words must be at least 1, got " ~ top_words) }}
+{%- endif %}
 
 with listen_counts as (
     -- listens per user × week × track from the weekly table (the same rows as grouping
