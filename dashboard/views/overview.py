@@ -1,6 +1,9 @@
 """Overview: totals, this week against its 26-week baseline, diversity, momentum, latest
 change-points and the week's vibe summary."""
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -45,7 +48,9 @@ def render() -> None:
 
     if len(weeks):
         latest = weeks.iloc[-1]
-        st.subheader(f"Week of {latest['week']} vs the 26 weeks before")
+        today = dt.datetime.now(ZoneInfo(scope.timezone)).date()
+        running = latest["week"] <= today < latest["week"] + dt.timedelta(days=7)
+        st.subheader(f"Week of {latest['week']}{' (so far)' if running else ''} vs the 26 weeks before")
         c = st.columns(3)
         for col, (label, column) in zip(c, [("Listens this week", "listens"),
                                               ("Tracks this week", "unique_tracks"),
