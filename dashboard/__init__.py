@@ -1,1 +1,1 @@
-"""SideTrack's Streamlit dashboard (entry: dashboard/app.py, one module per page in dashboard/pages)."""
+"""SideTrack's Streamlit dashboard: entry dashboard/app.py, pages in dashboard/views (registry: dashboard/pages)."""
