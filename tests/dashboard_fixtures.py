@@ -266,6 +266,16 @@ def compute_analytics(url: str) -> None:
                             "rank) values (%s, %s, %s, %s, %s, %s, %s)", rows)
 
 
+def store_weekly_mixtape(url: str, demo: Demo) -> None:
+    """ana's stored mixtape of her last week, through build_mixtape + save_mixtape (what the weekly
+    pipeline run stores)."""
+    from sidetrack_pipeline.analytics.mixtape import build_mixtape, save_mixtape
+
+    with connect(url) as conn:
+        mix = build_mixtape(conn, ANA, demo.mixtape_week, minutes=70)
+        save_mixtape(conn, demo.users[ANA], mix, 70)
+
+
 @pytest.fixture(scope="session")
 def dashboard_demo(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Demo:
     home = tmp_path_factory.mktemp("dashboard-demo")
@@ -274,6 +284,7 @@ def dashboard_demo(pg_admin_uri: str, tmp_path_factory: pytest.TempPathFactory) 
     demo = populate(url, home / "library", generate_key())
     run_dbt(url, home)
     compute_analytics(url)
+    store_weekly_mixtape(url, demo)
     return demo
 
 

@@ -88,6 +88,7 @@ def test_markers_are_visible_to_their_owner(demo_env):
     at = signed_in(ANA)
     seen = visit_everything(at, demo_env, demo_env.markers[0])
     found = {m for _, m in leaks(seen)}
+    assert "Saved mixtape" in seen["mixtape generated"]
     assert {MARKER_ARTIST, MARKER_TITLE, MARKER_LABEL, ANA_MARKERS[3], ANA_MARKERS[4]} <= found
     assert ANA_MARKERS[5] not in found  # the token: not even for its owner (test_dashboard_settings)
 
@@ -100,6 +101,7 @@ def test_bob_sees_nothing_of_anas(demo_env):
     assert "This track is not in your listening history" in seen["track link"] or \
         MARKER_TITLE not in seen["track link"]
     assert "No track matches" in seen["track search"]
+    assert "Saved mixtape" not in seen["mixtape generated"]  # ana's stored weekly mixtape is hers
 
 
 def test_switching_user_in_the_same_browser_session(demo_env):

@@ -32,10 +32,10 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
         conn.close()
 
 
-def metric(at, label: str) -> str:
+def metric(at, label: str, nth: int = 0) -> str:
     found = [m.value for m in at.metric if m.label == label]
-    assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
-    return found[0]
+    assert len(found) > nth, f"no metric {label!r} among {[m.label for m in at.metric]}"
+    return found[nth]
 
 
 def widget(elements, label: str):
@@ -265,16 +265,23 @@ def test_mixtape_generate_preview_export_and_push(demo_env, monkeypatch):
         week = widget(at.selectbox, "Week")
         assert demo_env.mixtape_week in week.options
         week.set_value(demo_env.mixtape_week).run()
+        assert_clean(at)
+        # the weekly run's stored mixtape is shown first, as stored
+        assert f"Saved mixtape for {demo_env.mixtape_week}" in [s.value for s in at.subheader]
+        stored = rows(demo_env.url, """select t.title from mixtape m join mixtape_track mt using (mixtape_id)
+                                       join track t using (track_id) join users u using (user_id)
+                                       where u.user_name = %s order by mt.position""", ANA)
+        assert list(at.dataframe[0].value["title"]) == [t for (t,) in stored]
         button(at, "Generate").click().run()
         assert_clean(at)
-        tracks = at.dataframe[0].value
-        assert len(tracks) == int(metric(at, "Tracks")) >= 8
-        minutes, seconds = metric(at, "Total").split(":")
+        tracks = at.dataframe[1].value
+        assert len(tracks) == int(metric(at, "Tracks", 1)) >= 8
+        minutes, seconds = metric(at, "Total", 1).split(":")
         assert 60 <= int(minutes) + int(seconds) / 60 <= 90
         assert list(tracks.columns) == ["#", "artist", "title", "length", "BPM", "key"]
         downloads = {b.label: b for b in at.get("download_button")}
         assert {"Download M3U", "Download JSPF"} <= set(downloads)
-        button(at, "Push to ListenBrainz").click().run()
+        button(at, "Push to ListenBrainz", nth=1).click().run()
         assert_clean(at)
         assert any("Created on ListenBrainz" in s.value for s in at.success)
         (pushed,) = lb.playlists.values()

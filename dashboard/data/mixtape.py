@@ -95,3 +95,50 @@ def picks_mixtape(scope: UserScope, picked: dict[int, dict]):
                                duration_s=float(t["duration_s"] or 0), bpm=bpm, key=key, mode=mode))
     return Mixtape(user=scope.user_name, week="picks", cluster=-1, cluster_size=len(tracks),
                    week_listens=0, tracks=tracks)
+
+
+def _monday(week: str):
+    import datetime as dt
+
+    year, number = week.split("-W")
+    return dt.date.fromisocalendar(int(year), int(number), 1)
+
+
+@core.scoped()
+def _saved(db: str, user_id: int, week: str) -> dict | None:
+    """The weekly mixtape the pipeline stored for this user's week (tables mixtape, mixtape_track)."""
+    try:
+        head = core.scoped_read(db, user_id, """
+            select mixtape_id, status, reason, minutes, tracks, cluster, week_listens, created_at
+            from mixtape where user_id = :user_id and week = :week order by created_at desc limit 1""",
+                                week=_monday(week))
+    except core.MartsMissing:  # a database before migration 0010
+        return None
+    if head.empty:
+        return None
+    row = head.iloc[0].to_dict()
+    row["tracks"] = core.scoped_read(db, user_id, """
+        select mt.position, mt.track_id, a.name as artist, t.title, t.mbid::text as recording_mbid,
+               t.local_path as path, mt.duration_s, mt.bpm, mt.key, mt.mode
+        from mixtape m join mixtape_track mt on mt.mixtape_id = m.mixtape_id
+        join track t on t.track_id = mt.track_id join artist a on a.artist_id = t.artist_id
+        where m.user_id = :user_id and m.mixtape_id = :id order by mt.position""",
+                                     id=int(row["mixtape_id"])).to_dict("records")
+    return row
+
+
+def saved(scope: UserScope, week: str):
+    """The stored weekly mixtape as a Mixtape (for the same preview and exports), the reason the
+    pipeline gave for skipping the week (str), or None when nothing is stored."""
+    from sidetrack_pipeline.analytics.mixtape import Mixtape, MixTrack
+
+    row = _saved(scope, week)
+    if row is None:
+        return None
+    if row["status"] != "ok":
+        return str(row["reason"] or "no reason recorded")
+    tracks = [MixTrack(track_id=int(t["track_id"]), artist=t["artist"], title=t["title"],
+                       recording_mbid=t["recording_mbid"], path=t["path"] or "", duration_s=float(t["duration_s"]),
+                       bpm=t["bpm"], key=t["key"], mode=t["mode"]) for t in row["tracks"]]
+    return Mixtape(user=scope.user_name, week=week, cluster=int(row["cluster"]) if row["cluster"] is not None else -1,
+                   cluster_size=0, week_listens=int(row["week_listens"] or 0), tracks=tracks)

@@ -66,6 +66,13 @@ def render() -> None:
     week = c[0].selectbox("Week", weeks, **state.keep(scope, "mix_week", weeks[0], weeks))
     minutes = c[1].slider("Length (minutes)", 60, 90, **state.keep(scope, "mix_minutes", 75))
     c[2].write("")
+    stored = mixtape.saved(scope, week)
+    if isinstance(stored, str):
+        st.caption(f"The weekly run made no mixtape for {week}: {stored}")
+    elif stored is not None and stored.tracks:
+        st.subheader(f"Saved mixtape for {week}")
+        st.caption("Made by the weekly pipeline run; **Generate** makes a fresh one at the length you pick.")
+        _preview(scope, stored, "saved")
     request_key = state.key(scope, "mix_request")
     if c[2].button("Generate", type="primary", key=state.key(scope, "mix_generate")):
         st.session_state[request_key] = (week, int(minutes))
