@@ -80,6 +80,7 @@ def backfill_weeks(first: date, last: date, raise_on_error: bool = True, marts: 
     """One single-run backfill of the `weekly_aggregates` job over the weeks first..last (Mondays,
     both included; one run, one dbt invocation), then `aggregate_marts` (the full-history marts
     rebuilt from the weekly tables), against the persistent local instance."""
+    from sidetrack_pipeline.defs.automation import MARTS_INLINE_TAG
     from sidetrack_pipeline.defs.partitions import clamp, range_tags
 
     out = PipelineRun()
@@ -94,8 +95,8 @@ def backfill_weeks(first: date, last: date, raise_on_error: bool = True, marts: 
     with _instance(instance) as inst:
         defs = defs or _defs()
         weekly = defs.resolve_job_def("weekly_aggregates")
-        out.results.append(weekly.execute_in_process(instance=inst, tags=range_tags(*span),
-                                                     raise_on_error=raise_on_error))
+        tags = {**range_tags(*span), **({MARTS_INLINE_TAG: "inline"} if marts else {})}
+        out.results.append(weekly.execute_in_process(instance=inst, tags=tags, raise_on_error=raise_on_error))
         if marts and out.success:
             out.results.append(defs.resolve_job_def("aggregate_marts").execute_in_process(
                 instance=inst, raise_on_error=raise_on_error))
@@ -112,6 +113,7 @@ def materialize_all(raise_on_error: bool = True) -> PipelineRun:
     3. the unpartitioned assets downstream of the weekly ones (full-history marts,
        change-points), when there are any.
     """
+    from sidetrack_pipeline.defs.automation import MARTS_INLINE_TAG
     from sidetrack_pipeline.defs.partitions import clamp, range_tags
 
     out = PipelineRun()
@@ -133,7 +135,8 @@ def materialize_all(raise_on_error: bool = True) -> PipelineRun:
         else:
             out.weeks = span
             out.results.append(defs.resolve_job_def("weekly_aggregates").execute_in_process(
-                instance=inst, tags=range_tags(*span), raise_on_error=raise_on_error))
+                instance=inst, tags={**range_tags(*span), MARTS_INLINE_TAG: "inline"},
+                raise_on_error=raise_on_error))
         if after and out.success:
             out.results.append(defs.resolve_job_def("aggregate_marts").execute_in_process(
                 instance=inst, asset_selection=after, raise_on_error=raise_on_error))

@@ -207,6 +207,7 @@ def _rows(url, sql) -> list[tuple]:
         return sorted(cur.fetchall())
 
 
+@pytest.mark.slow
 def test_backfill_covers_exactly_the_twelve_weeks(backfilled):
     url, home, _, output = backfilled
     assert "weeks 2025-12-29 .. 2026-03-16 (12 partitions)" in output
@@ -232,6 +233,7 @@ def test_backfill_covers_exactly_the_twelve_weeks(backfilled):
         assert runs[0].tags["dagster/asset_partition_range_end"] == "2026-03-16"
 
 
+@pytest.mark.slow
 def test_backfilled_marts_cover_exactly_those_weeks(backfilled):
     from sidetrack_pipeline.defs.assets import dbt
 
@@ -248,8 +250,31 @@ def test_backfilled_marts_cover_exactly_those_weeks(backfilled):
     assert _weeks(url, "select distinct week from marts.mart_mood_week") == BACKFILLED
 
 
+def _sensor_answer(instance, run):
+    """What aggregate_marts_sensor says about a finished run."""
+    from dagster._core.events import DagsterEventType
+
+    from sidetrack_pipeline.defs.automation import aggregate_marts_sensor
+
+    success = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_SUCCESS).records
+    context = dg.build_run_status_sensor_context(
+        sensor_name="aggregate_marts_sensor", dagster_event=success[0].event_log_entry.dagster_event,
+        dagster_instance=instance, dagster_run=run)
+    return aggregate_marts_sensor(context)
+
+
+@pytest.mark.slow
 def test_rematerializing_a_week_is_idempotent(backfilled):
-    url = backfilled[0]
+    """One week again, with Dagster's own CLI as the README shows it (`--select tag:weekly
+    --partition-range`, then `dagster job execute -j aggregate_marts`): the tables are unchanged.
+    The sensor asks for the marts after that run, not after `sidetrack backfill`'s (which rebuilds
+    them itself) nor after a marts run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url, home = backfilled[0], backfilled[1]
     tables = {
         "taste_trajectory_week": "select * from taste_trajectory_week",
         "cluster_week": "select * from cluster_week",
@@ -260,10 +285,21 @@ def test_rematerializing_a_week_is_idempotent(backfilled):
         "mart_mood_week": "select user_id, week, axis, sample_size, mean_value from marts.mart_mood_week",
     }
     before = {name: _rows(url, sql) for name, sql in tables.items()}
-    from sidetrack_pipeline.cli import app
-
-    result = CliRunner().invoke(app, ["backfill", "--from", "2026-W05", "--to", "2026-01-28"])
-    assert result.exit_code == 0, result.output
-    assert "(1 partitions)" in result.output
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    repo = Path(__file__).resolve().parents[1]
+    for command in (["asset", "materialize", "-m", "sidetrack_pipeline.defs", "--select", "tag:weekly",
+                     "--partition-range", "2026-01-26...2026-01-26"],
+                    ["job", "execute", "-m", "sidetrack_pipeline.defs", "-j", "aggregate_marts"]):
+        done = subprocess.run([dagster, *command], cwd=repo, env=os.environ.copy(), capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name, sql in tables.items():
         assert _rows(url, sql) == before[name], name
+
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = instance.get_runs()   # newest first: marts, the CLI's weekly week, the backfill's marts, ...
+        marts_run, week_run, backfill_marts, backfill_weekly = runs[:4]
+        assert week_run.tags["dagster/asset_partition_range_start"] == "2026-01-26"
+        assert isinstance(_sensor_answer(instance, week_run), dg.RunRequest)
+        for run in (marts_run, backfill_marts, backfill_weekly):
+            assert isinstance(_sensor_answer(instance, run), dg.SkipReason), run.job_name

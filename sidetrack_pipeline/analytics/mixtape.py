@@ -88,39 +88,51 @@ def standardise(vectors: np.ndarray) -> np.ndarray:
     return (vectors - vectors.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
 
 
-def _load(conn, user_id: int, start: dt.datetime, end: dt.datetime, cluster_method: str):
-    """Rows (track_id, week_listens, artist, title, mbid, path, duration_s, bpm, key, mode, vector,
-    cluster) of every track with a cluster label (and so a vector)."""
+def _week_listens(conn, user_id: int, start: dt.datetime, end: dt.datetime,
+                  cluster_method: str) -> list[tuple[int, int, int]]:
+    """(track_id, listens in [start, end), cluster) of the week's tracks that have a cluster label
+    (so a vector); raises when there are no labels at all."""
     with conn.cursor() as cur:
-        cur.execute(
-            """with week as (
-                   select track_id, count(*) as n from listen
-                   where user_id = %(user)s and played_at >= %(start)s and played_at < %(end)s
-                   group by track_id)
-               select t.track_id, coalesce(w.n, 0), a.name, t.title, t.mbid::text, t.local_path,
-                      coalesce(f.duration_s, t.duration_ms / 1000.0), f.bpm, f.key, f.mode,
-                      e.embedding::text, c.cluster
-               from track_cluster c join track t using (track_id) join artist a using (artist_id)
-               join embeddings e on e.track_id = t.track_id and e.model = %(model)s
-               left join features f on f.track_id = t.track_id
-               left join week w on w.track_id = t.track_id
-               where c.method = %(method)s
-               order by t.track_id""",
-            {"user": user_id, "start": start, "end": end, "model": MODEL, "method": cluster_method})
+        cur.execute("select exists (select 1 from track_cluster where method = %s)", (cluster_method,))
+        if not cur.fetchone()[0]:
+            raise MixtapeError(f"no track clusters ({cluster_method}) yet: materialise `track_clusters` "
+                               "first (sidetrack materialize)")
+        cur.execute("""select l.track_id, count(*), c.cluster from listen l
+                       join track_cluster c on c.track_id = l.track_id and c.method = %s
+                       where l.user_id = %s and l.played_at >= %s and l.played_at < %s
+                       group by l.track_id, c.cluster order by l.track_id""",
+                    (cluster_method, user_id, start, end))
         return cur.fetchall()
 
 
-def dominant_cluster(conn, user_id: int, monday: dt.date, rows, cluster_method: str) -> int:
-    """The week's dominant cluster: its `cluster_week` row, else the same rule over `rows`."""
+def _cluster_tracks(conn, cluster: int, cluster_method: str):
+    """Rows (track_id, artist, title, mbid, path, duration_s, bpm, key, mode, vector) of every
+    track of `cluster`."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select t.track_id, a.name, t.title, t.mbid::text, t.local_path,
+                      coalesce(f.duration_s, t.duration_ms / 1000.0), f.bpm, f.key, f.mode, e.embedding::text
+               from track_cluster c join track t using (track_id) join artist a using (artist_id)
+               join embeddings e on e.track_id = t.track_id and e.model = %s
+               left join features f on f.track_id = t.track_id
+               where c.method = %s and c.cluster = %s
+               order by t.track_id""", (MODEL, cluster_method, cluster))
+        return cur.fetchall()
+
+
+def dominant_cluster(conn, user_id: int, monday: dt.date, week: list[tuple[int, int, int]],
+                     cluster_method: str) -> int:
+    """The week's dominant cluster: its `cluster_week` row, else the same rule
+    (clusters.dominant_clusters) over the week's (track_id, listens, cluster)."""
     with conn.cursor() as cur:
         cur.execute("select cluster from cluster_week where user_id = %s and week = %s and method = %s",
                     (user_id, monday, cluster_method))
         stored = cur.fetchone()
     if stored is not None:
         return int(stored[0])
-    listens = pd.DataFrame([(user_id, r[0], monday) for r in rows for _ in range(r[1])],
+    listens = pd.DataFrame([(user_id, t, monday) for t, n, _ in week for _ in range(n)],
                            columns=["user_id", "track_id", "week"])
-    labels = pd.DataFrame([(r[0], r[11]) for r in rows], columns=["track_id", "cluster"])
+    labels = pd.DataFrame([(t, c) for t, _, c in week], columns=["track_id", "cluster"])
     return int(clusters.dominant_clusters(listens, labels)["cluster"].iloc[0])
 
 
@@ -184,28 +196,27 @@ def build_mixtape(conn, user: str, week: str, minutes: float = 75, seed: int = 0
 
     settings = get_user(conn, user)
     start, end = week_bounds(week, settings.timezone)
-    rows = _load(conn, settings.user_id, start, end, cluster_method)
-    if not rows:
-        raise MixtapeError(f"no track clusters ({cluster_method}) yet: materialise `track_clusters` first "
-                           "(sidetrack materialize)")
-    week_rows = sum(r[1] for r in rows)
+    listened = _week_listens(conn, settings.user_id, start, end, cluster_method)
+    week_rows = sum(n for _, n, _ in listened)
     if not week_rows:
         raise MixtapeError(f"{user} has no listens with a track vector in {week}")
     monday = start.date()
-    cluster = dominant_cluster(conn, settings.user_id, monday, rows, cluster_method)
+    cluster = dominant_cluster(conn, settings.user_id, monday, listened, cluster_method)
     if cluster == clusters.NOISE:
         raise MixtapeError(f"every listen of {user}'s {week} is on tracks HDBSCAN left as noise: "
                            "no dominant cluster to draw from")
-    members = [i for i, r in enumerate(rows) if int(r[11]) == cluster]
-    cands = [i for i in members if rows[i][5] and rows[i][6] and rows[i][6] > 0]
+    rows = _cluster_tracks(conn, cluster, cluster_method)
+    cands = [r for r in rows if r[4] and r[5] and r[5] > 0]
     if not cands:
         raise MixtapeError(f"no local tracks with a duration in {user}'s dominant cluster for {week}")
-    vectors = np.array([[float(v) for v in rows[i][10].strip("[]").split(",")] for i in cands])
-    tracks = [MixTrack(rows[i][0], rows[i][2], rows[i][3], rows[i][4], rows[i][5], float(rows[i][6]),
-                       rows[i][7], rows[i][8], rows[i][9]) for i in cands]
+    vectors = np.array([[float(v) for v in r[9].strip("[]").split(",")] for r in cands])
+    tracks = [MixTrack(r[0], r[1], r[2], r[3], r[4], float(r[5]), r[6], r[7], r[8]) for r in cands]
     picked = select(tracks, vectors, minutes * 60, seed)
-    order = order_for_flow([FlowTrack(t.artist, t.bpm, t.key, t.mode) for t in picked])
-    return Mixtape(user, week, cluster, len(members), week_rows, [picked[i] for i in order], monday,
+    try:
+        order = order_for_flow([FlowTrack(t.artist, t.bpm, t.key, t.mode) for t in picked])
+    except ValueError as exc:  # one artist fills most of the picks
+        raise MixtapeError(str(exc)) from None
+    return Mixtape(user, week, cluster, len(rows), week_rows, [picked[i] for i in order], monday,
                    cluster_method)
 
 

@@ -101,13 +101,24 @@ def _aggregate_weeks_run(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"{previous}...{current}:{now.isoformat()}", tags=range_tags(previous, current))
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[weekly_aggregates_job],
-                      request_job=aggregate_marts_job, default_status=dg.DefaultSensorStatus.RUNNING,
-                      minimum_interval_seconds=30,
-                      description="After each successful `weekly_aggregates` run: rebuild the "
+# Runs that rebuild the marts themselves (sidetrack materialize / backfill) carry this tag.
+MARTS_INLINE_TAG = "sidetrack/marts"
+WEEKLY_KEYS = frozenset(key for assets_def in WEEKLY_ASSETS for key in assets_def.keys)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, request_job=aggregate_marts_job,
+                      default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+                      description="After each successful run that materialised weekly partitions (the "
+                                  "schedule, a job or asset backfill from the UI or the CLI): rebuild the "
                                   "full-history marts from the weekly tables (`aggregate_marts`).")
 def aggregate_marts_sensor(context: dg.RunStatusSensorContext):
-    return dg.RunRequest(run_key=context.dagster_run.run_id)
+    run = context.dagster_run
+    weekly = run.job_name == weekly_aggregates_job.name or bool(set(run.asset_selection or ()) & WEEKLY_KEYS)
+    if not weekly:
+        return dg.SkipReason(f"run {run.run_id} ({run.job_name}) materialised no weekly partition")
+    if run.tags.get(MARTS_INLINE_TAG) == "inline":
+        return dg.SkipReason(f"run {run.run_id} is followed by its own aggregate_marts run")
+    return dg.RunRequest(run_key=run.run_id)
 
 
 def build_schedules() -> list[dg.ScheduleDefinition]:

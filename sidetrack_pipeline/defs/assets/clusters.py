@@ -108,15 +108,23 @@ def listening_outliers(context: dg.AssetExecutionContext, database: DatabaseReso
         since = dt.datetime.combine(first - dt.timedelta(days=clusters.OUTLIER_WINDOW_DAYS + 1), dt.time(),
                                     dt.timezone.utc)
         listens = _week_listens(cur, first, end, "played_at >= %s and week < %s", (since, end))
+        listens["played_at"] = pd.to_datetime(listens["played_at"], utc=True)
+        listens = listens.sort_values("played_at", kind="stable").reset_index(drop=True)
+        pairs = listens[["week", "user_id", "timezone"]].drop_duplicates(["week", "user_id"])
+        users_of_week = {week: group for week, group in pairs.groupby("week")}
         frames = []
         for monday in mondays(first, end):
-            users = listens[listens["week"] == monday].groupby("user_id")["timezone"].first()
+            if monday not in users_of_week:
+                continue
             ends = {int(u): dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), ZoneInfo(tz))
-                    for u, tz in users.items()}
-            if ends:
-                found = clusters.outliers(listens[["user_id", "track_id", "played_at"]], track_ids, matrix,
-                                          top_n=TOP_OUTLIERS, ends=ends)
-                frames.append(found.assign(week=monday))
+                    for _, u, tz in users_of_week[monday].itertuples(index=False)}
+            # only the listens that can fall in a 90-day window ending this week (by UTC bounds)
+            lo, hi = listens["played_at"].searchsorted(
+                [pd.Timestamp(monday - dt.timedelta(days=clusters.OUTLIER_WINDOW_DAYS + 2), tz="UTC"),
+                 pd.Timestamp(monday + dt.timedelta(days=9), tz="UTC")])
+            found = clusters.outliers(listens.iloc[lo:hi][["user_id", "track_id", "played_at"]], track_ids,
+                                      matrix, top_n=TOP_OUTLIERS, ends=ends)
+            frames.append(found.assign(week=monday))
         found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["user_id", "track_id", "window_end", "distance", "z", "rank", "week"])
         cur.execute("delete from listening_outlier where method = %s and week >= %s and week < %s",
