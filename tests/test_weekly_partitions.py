@@ -114,6 +114,27 @@ def test_week_helpers():
         monday_of("March")
 
 
+def test_aggregate_settings(monkeypatch):
+    from sidetrack_pipeline.settings import get_settings
+
+    monkeypatch.delenv("AGGREGATE_WEEKS_START", raising=False)
+    assert get_settings().aggregate_weeks_start == dt.date(2005, 1, 3)
+    monkeypatch.setenv("AGGREGATE_WEEKS_START", "2010-06-10")   # a Thursday: its week's Monday
+    assert get_settings().aggregate_weeks_start == dt.date(2010, 6, 7)
+    monkeypatch.setenv("AGGREGATE_WEEKS_START", "June 2010")
+    with pytest.raises(ValueError, match="AGGREGATE_WEEKS_START"):
+        get_settings()
+
+
+def test_backfill_cli_rejects_bad_weeks():
+    from sidetrack_pipeline.cli import app
+
+    bad = CliRunner().invoke(app, ["backfill", "--from", "March", "--to", "2026-W12"])
+    assert bad.exit_code == 2 and "2026-W05" in bad.output
+    backwards = CliRunner().invoke(app, ["backfill", "--from", "2026-W12", "--to", "2026-W01"])
+    assert backwards.exit_code == 2 and "after" in backwards.output
+
+
 # --- `sidetrack backfill` on a real database --------------------------------------------------
 
 def _history(conn) -> dict:
