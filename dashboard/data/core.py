@@ -26,6 +26,16 @@ class MartsMissing(RuntimeError):
 
 
 def database() -> str:
+    """SIDETRACK_DATABASE_URL, else the embedded server's database (looked up once per process and
+    SIDETRACK_HOME, not on every script run)."""
+    from sidetrack_pipeline.settings import get_settings
+
+    settings = get_settings()
+    return settings.database_url or _embedded(str(settings.home))
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded(home: str) -> str:
     from sidetrack_pipeline.db.connection import database_url
 
     return database_url()
