@@ -43,7 +43,7 @@ DBT_DIR = REPO / "dbt_project"
 DBT_BIN = REPO / ".venv" / "bin" / "dbt"
 # The marts the dashboard reads (and everything upstream); optional ones are read when present.
 MARTS = ["+mart_overview", "+mart_overview_week", "+mart_listens_week", "+mart_mood_week", "+mart_mood_shares",
-         "+mart_radar", "+mart_change_points", "+int_listens_local"]
+         "+mart_radar", "+mart_change_points", "+int_listens_local", "+mart_vibe_summary"]
 
 ANA, BOB = "ana@example.com", "bob@example.com"
 DORA = "dora@example.com"  # listens, but none of her tracks has audio analysis or any score

@@ -155,6 +155,9 @@ def test_overview_kpis_equal_the_marts(demo_env):
     assert metric(at, "Listens this week") == f"{latest[1]:,}"
     delta = [m.delta for m in at.metric if m.label == "Listens this week"][0]
     assert delta == f"{latest[1] - sum(w[1] for w in before) / len(before):+.1f}"
+    (summary,) = rows(demo_env.url, """select summary_text from marts.mart_vibe_summary where user_name = %s
+                                       order by week desc limit 1""", ANA)[0]
+    assert f"**{summary}**" in rendered_text(at)
     changes = rows(demo_env.url, """select week, axis from marts.mart_change_points where user_name = %s
                                     order by week desc, axis, method limit 5""", ANA)
     assert changes, "the demo history plants an energy shift"
