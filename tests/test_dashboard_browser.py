@@ -111,7 +111,7 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_database(request, tmp_path_factory, pg_admin_uri):
+def demo_database(request, tmp_path_factory):
     """(database URL, SIDETRACK_HOME) holding the demo's data, run through the real pipeline.
 
     Reuses the session's demo when conftest provides a session fixture `demo_session` (with
@@ -131,7 +131,7 @@ def demo_database(request, tmp_path_factory, pg_admin_uri):
     from sidetrack_pipeline.demo.run import run_demo
     from tests.conftest import _create_db
 
-    url = _create_db(pg_admin_uri, f"browser_{os.getpid()}")
+    url = _create_db(request.getfixturevalue("pg_admin_uri"), f"browser_{os.getpid()}")
     home = tmp_path_factory.mktemp("browser-demo-home")
     models = request.getfixturevalue("models_cache")
     saved = dict(os.environ)   # run_demo sets AUDIO_ROOT and drops some variables itself
