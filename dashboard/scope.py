@@ -70,8 +70,14 @@ def _sign_in_page() -> None:
         st.error("Sign-in is configured, but the Authlib package is missing on the server "
                  "(`pip install 'Authlib>=1.3.2'`). Ask whoever runs SideTrack to install it.")
         st.stop()
-    if st.button("Sign in with Google", type="primary", key="login"):
-        st.login()
+    auth = st.secrets.get("auth") or {}
+    named = [name for name, value in auth.items() if hasattr(value, "keys")]  # [auth.<provider>] tables
+    if "client_id" in auth or not named:
+        if st.button("Sign in", type="primary", key="login"):
+            st.login()
+    for name in named:
+        if st.button(f"Sign in with {name.capitalize()}", type="primary", key=f"login_{name}"):
+            st.login(name)
     st.stop()
 
 
