@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def pg_root() -> Path:
     # Outside any home directory: as root, pgserver opens the parents of its data dir (o+rx).
     root = Path(tempfile.mkdtemp(prefix="sidetrack-test-", dir="/tmp"))
     yield root
+    shutil.rmtree(root, ignore_errors=True)  # after pg_admin_uri has stopped the server
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +46,26 @@ def _create_db(admin_uri: str, name: str) -> str:
 @pytest.fixture
 def db_url(pg_admin_uri: str) -> str:
     """A freshly migrated, empty database for one test."""
-    url = _create_db(pg_admin_uri, f"test_{os.getpid()}_{next(_counter)}")
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    url = _create_db(pg_admin_uri, name)
     upgrade(url)
-    return url
+    yield url
+    _drop_db(pg_admin_uri, name)
+
+
+def _drop_db(admin_uri: str, name: str) -> None:
+    """Free the test database's disk (a session creates hundreds); connections left open by the
+    code under test are closed by FORCE. A failure here only costs disk, never a test."""
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(admin_uri)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        conn.close()
+    except psycopg2.Error:
+        pass
 
 
 @pytest.fixture
