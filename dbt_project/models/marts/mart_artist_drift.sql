@@ -143,7 +143,8 @@ fitted as (
     group by user_id, artist_id, axis_index
 ),
 
-measured as (
+-- materialized: computed once, whatever join order the planner picks for the names below
+measured as materialized (
     select
         fitted.*,
         case

@@ -326,7 +326,8 @@ ranked as (
     from candidates
 ),
 
-kept as (
+-- materialized: computed once, whatever join order the planner picks for the names below
+kept as materialized (
     select
         ranked.*,
         totals.contributors,

@@ -65,7 +65,7 @@ overall as (
 ),
 
 -- the week's listens of tracks with at least one lexicon score
-week_totals as (
+week_totals as materialized (
     select user_id, week, sum(listens::double precision) as week_listens
     from listen_counts
     where exists (select 1 from lexicon where lexicon.track_id = listen_counts.track_id)
@@ -90,7 +90,8 @@ ranked as (
     cross join lateral (select weekly.value_sum / weekly.word_listens as score) as scored
 ),
 
-kept as (
+-- materialized: computed once, whatever join order the planner picks below
+kept as materialized (
     select * from ranked where rank <= {{ top_words }}
 ),
 
