@@ -159,6 +159,7 @@ def dashboard(port: int = typer.Option(8501, help="port to serve on")) -> None:
     from sidetrack_pipeline.db import upgrade
 
     upgrade()
+    os.chdir(REPO_ROOT)  # Streamlit reads .streamlit/ (themes, secrets.toml for sign-in) from the working directory
     os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
                                "--server.port", str(port), "--server.headless", "true",
                                "--browser.gatherUsageStats", "false"])
