@@ -206,6 +206,16 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
     for t in tables:
         assert sorted(_rows(db_url, f"select * from {t}")) == snapshot[t], t
 
+    # a labelling that differs from the stored one (here: other cluster ids) re-derives the weeks
+    # already in cluster_week, so they never name clusters that no longer exist
+    with connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("update track_cluster set cluster = cluster + 100 where cluster >= 0")
+        cur.execute("update cluster_week set cluster = cluster + 100 where cluster >= 0")
+    relabelled = dg.materialize([track_clusters], resources=resources)
+    meta3 = relabelled.asset_materializations_for_node("track_clusters")[0].metadata
+    assert meta3["labelling_changed"].value is True and meta3["stored_weeks_replaced"].value == weeks
+    assert sorted(_rows(db_url, "select * from cluster_week")) == snapshot["cluster_week"]
+
     # two new tracks (1 %): the map is reused and every old track keeps its position exactly
     extra, _ = planted(1, seed=12)
     with connect(db_url) as conn, conn.cursor() as cur:
@@ -222,3 +232,18 @@ def test_assets_materialize_on_a_real_database(db_url, tmp_path, monkeypatch):
     assert _rows(db_url, "select n_tracks, last_decision from projection_fit") == [
         (len(points), "reused the fitted map")]
     assert sorted(_rows(db_url, "select * from taste_trajectory_week")) == snapshot["taste_trajectory_week"]
+
+    # a refit (here: the saved map is gone) re-places the stored weeks on the new map
+    for pickle in (tmp_path / "models").glob("umap-*.pkl"):
+        pickle.unlink()
+    refit = dg.materialize([track_projection], resources=resources)
+    meta4 = refit.asset_materializations_for_node("track_projection")[0].metadata
+    assert meta4["refitted"].value is True and meta4["stored_weeks_replaced"].value == weeks
+    coords = {t: (x, y) for t, x, y in _projection(db_url)}
+    with connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute("""select l.week, avg(p.x), avg(p.y) from intermediate.int_listens_local l
+                       join track_projection p using (track_id) group by l.week order by l.week""")
+        expected = cur.fetchall()
+    stored = _rows(db_url, "select week, x, y from taste_trajectory_week order by week")
+    assert len(coords) == len(points) + 2 and len(stored) == len(expected) == weeks
+    assert all(a[0] == b[0] and abs(a[1] - b[1]) < 1e-9 and abs(a[2] - b[2]) < 1e-9 for a, b in zip(stored, expected))
