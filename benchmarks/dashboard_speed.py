@@ -382,6 +382,41 @@ def explain(url: str, statement: str, parameters) -> str:
         conn.close()
 
 
+# Indexes worth trying when a page misses the target: each is created inside a transaction that is
+# rolled back, the slow statement timed with it, and the result reported (nothing is kept).
+WHAT_IF_INDEXES = [
+    "create index bench_listen_user_track on listen (user_id, track_id)",
+]
+
+
+def what_if(url: str, statement: str, parameters) -> list[tuple[str, float]]:
+    """(index, seconds of the statement with it) for each WHAT_IF_INDEXES entry, rolled back."""
+    import psycopg2
+
+    out = []
+    for ddl in WHAT_IF_INDEXES:
+        conn = psycopg2.connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(ddl)
+                cur.execute("analyze listen")
+                t0 = time.perf_counter()
+                cur.execute(statement, parameters or None)
+                cur.fetchall()
+                out.append((ddl, time.perf_counter() - t0))
+        finally:
+            conn.rollback()
+            conn.close()
+    return out
+
+
+def plan_excerpt(plan: str, lines: int = 14) -> str:
+    """The plan's top lines and every node that ran more than once (a per-row subplan)."""
+    rows = plan.splitlines()
+    keep = rows[:6] + [r for r in rows[6:] if "loops=" in r and "loops=1)" not in r]
+    return "\n".join(keep[:lines])
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -483,8 +518,10 @@ def main() -> None:
     for r in misses:
         if r["slowest"]:
             t, statement, params = r["slowest"]
+            r["plan"] = explain(url, statement, params)
+            r["what_if"] = what_if(url, statement, params)
             print(f"\n--- {r['name']}: slowest query {t:.3f} s\n{statement}\nparams: {params}\n"
-                  f"{explain(url, statement, params)}\n", flush=True)
+                  f"{r['plan']}\nwhat if: {r['what_if']}\n", flush=True)
     embedded.stop(BENCH_DIR / "pgdata")
 
     m = machine()
@@ -506,8 +543,12 @@ def main() -> None:
     for r in misses:
         if r["slowest"]:
             stmt = " ".join(r["slowest"][1].split())
+            fixes = "; ".join(f"with `{ddl}` (rolled back): {sec:.3f} s" for ddl, sec in r.get("what_if", []))
             notes.append(f"- {r['name']} missed the target; slowest query ({r['slowest'][0]:.2f} s of "
-                         f"{r['sql_s']:.2f} s SQL): `{stmt[:500]}`")
+                         f"{r['sql_s']:.2f} s SQL), params {r['slowest'][2]}: `{stmt[:500]}`"
+                         + (f"; {fixes}" if fixes else "")
+                         + f"\n\n  ```\n  EXPLAIN ANALYZE (excerpt)\n  "
+                         + plan_excerpt(r.get("plan", "")).replace("\n", "\n  ") + "\n  ```")
     built = ("reused from an earlier run" + (" (built from older sources: stale)" if facts.get("stale") else "")
              if facts.get("reused") else "built by this run") + \
         (f" (fill {facts['fill_s']:.0f} s, dbt run {facts['dbt_s']:.0f} s)" if "fill_s" in facts else "")
