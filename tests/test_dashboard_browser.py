@@ -262,6 +262,14 @@ Array.from(document.querySelectorAll('[data-testid="stSidebarNavLink"]'))
      .map(a => new URL(a.href).pathname.replace(/^\/+|\/+$/g, ''))
 """
 
+EXPAND_NAV_JS = r"""
+(() => {
+  const b = document.querySelector('[data-testid="stSidebarNavViewButton"]');
+  if (b && /more/i.test(b.innerText)) { b.click(); return true; }
+  return false;
+})()
+"""
+
 THEME_JS = r"""
 (() => {
   const c = getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor;
@@ -336,6 +344,9 @@ def test_page_renders_without_errors(browser, dashboard, screenshots, index, pag
 def test_navigation_links_are_the_registered_pages(browser, dashboard):
     """The sidebar links to every registered page and to nothing else (the root is the first page)."""
     open_page(browser, dashboard.url, PAGES[0])
+    # a long navigation is collapsed behind "View N more": open it first
+    if browser.page.evaluate(EXPAND_NAV_JS):
+        browser.page.wait_stable(NAV_LINKS_JS + ".length", "the expanded navigation", timeout=15, quiet=0.5)
     links = set(browser.page.evaluate(NAV_LINKS_JS) or [])
     registered = {p.url_path for p in PAGES}
     if len(PAGES) > 1:
