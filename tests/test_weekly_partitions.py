@@ -175,7 +175,7 @@ def _history(conn) -> dict:
 def backfilled(pg_admin_uri, tmp_path_factory):
     """The catalogue and history in a fresh database, the unpartitioned upstream materialised
     (dbt views, taste map, clusters), then `sidetrack backfill --from 2026-W01 --to 2026-W12`."""
-    from tests.conftest import _create_db
+    from tests.conftest import _create_db, _drop_db
     from sidetrack_pipeline.db.migrate import upgrade
 
     url = _create_db(pg_admin_uri, "weekly_backfill")
@@ -214,6 +214,7 @@ def backfilled(pg_admin_uri, tmp_path_factory):
         result = CliRunner().invoke(app, ["backfill", "--from", "2026-W01", "--to", "2026-W12"])
         assert result.exit_code == 0, result.output
         yield url, home, info, result.output
+    _drop_db(pg_admin_uri, "weekly_backfill")
 
 
 def _weeks(url, sql) -> list[dt.date]:
