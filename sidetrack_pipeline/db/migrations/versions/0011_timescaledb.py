@@ -22,23 +22,20 @@ Downgrade leaves the hypertable in place: turning it back into a plain table mea
 row, and the plain-table code paths work on a hypertable anyway.
 
 Revision ID: 0011
-Revises: 0010 (0009 until 0010 exists)
+Revises: 0010
 Create Date: 2026-11-29
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-# 0010 is being written at the same time as this revision; chain after it as soon as its file is
-# here so the history never forks into two heads. Replace with the literal "0010" once it lands.
-down_revision = "0010" if any(Path(__file__).parent.glob("0010_*.py")) else "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
