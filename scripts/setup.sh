@@ -12,10 +12,13 @@ if ! "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/nu
 fi
 
 # System packages the pipeline and tests use (ffmpeg: decoding formats libsndfile lacks;
-# fpcalc from libchromaprint-tools: acoustic fingerprints of library files, optional at run time).
+# fpcalc from libchromaprint-tools: acoustic fingerprints of library files, optional at run time;
+# chromium + an emoji font: the dashboard's real-browser test and its screenshots).
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v fpcalc >/dev/null || need+=(libchromaprint-tools)
+command -v chromium >/dev/null || need+=(chromium)
+[[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || need+=(fonts-noto-color-emoji)
 if ((${#need[@]})) && command -v apt-get >/dev/null; then
     SUDO=$([[ $(id -u) == 0 ]] && echo "" || echo sudo)
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \

@@ -10,6 +10,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,51 @@ def models_cache(musicnn_wheel: Path) -> Path:
     if not all(is_cached(name, cache) for name in ("msd-musicnn", "mtt-musicnn")):
         fetch_musicnn(cache, wheel=musicnn_wheel)
     return cache
+
+
+# Tables whose row counts the demo fixture records after each of its two runs (idempotence).
+DEMO_TABLES = ("users", "artist", "release", "track", "listen", "listen_import", "audio_file", "features",
+               "analysis_error", "embeddings", "model_tags", "mood_scores", "track_projection",
+               "taste_trajectory_week", "marts.mart_mood_week", "marts.mart_change_points",
+               "marts.mart_overview", "marts.mart_listens_week")
+
+
+@dataclass
+class DemoSession:
+    url: str                      # the demo's database
+    home: Path                    # its SIDETRACK_HOME
+    env: dict[str, str]           # the environment the demo ran with (set it again to use the data)
+    summaries: list = field(default_factory=list)   # run_demo's summary of each run
+    counts: list = field(default_factory=list)      # {table: rows} after each run
+
+
+@pytest.fixture(scope="session")
+def demo_session(pg_admin_uri, tmp_path_factory, models_cache) -> DemoSession:
+    """`sidetrack demo`'s pipeline, run twice into its own database, once per test session: the
+    end-to-end tests and the browser test share it (the demo is the slowest thing the suite does).
+    The environment is restored afterwards; tests set `env` again to read the demo's data."""
+    from sidetrack_pipeline.db import connect
+    from sidetrack_pipeline.demo.run import run_demo
+
+    url = _create_db(pg_admin_uri, f"demo_{os.getpid()}")
+    home = tmp_path_factory.mktemp("demo-home")
+    env = {"SIDETRACK_HOME": str(home), "SIDETRACK_DATABASE_URL": url, "DAGSTER_HOME": str(home / "dagster"),
+           "TORCH_DEVICE": "auto", "ANALYSIS_WORKERS": "2", "SIDETRACK_MODELS_DIR": str(models_cache)}
+    session = DemoSession(url, home, env)
+    saved = dict(os.environ)   # run_demo sets AUDIO_ROOT and drops some variables itself
+    try:
+        os.environ.update(env)
+        os.environ.pop("EMBEDDING_MODEL", None)   # the default: both musicnn vocabularies
+        for _ in range(2):
+            session.summaries.append(run_demo(echo=lambda *_: None))
+            with connect(url) as conn, conn.cursor() as cur:
+                snapshot = {}
+                for table in DEMO_TABLES:
+                    cur.execute(f"select count(*) from {table}")
+                    snapshot[table] = cur.fetchone()[0]
+                session.counts.append(snapshot)
+        env["AUDIO_ROOT"] = os.environ["AUDIO_ROOT"]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return session

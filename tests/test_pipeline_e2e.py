@@ -5,7 +5,6 @@ PostgreSQL, runs the real dbt models, and must find the regime shift it planted.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,46 +13,26 @@ from typer.testing import CliRunner
 from sidetrack_pipeline.cli import app
 from sidetrack_pipeline.db import connect
 from sidetrack_pipeline.demo.library import load_ground_truth
-from sidetrack_pipeline.demo.run import run_demo
-from tests.conftest import _create_db
 
 AXES = 10
-TABLES = ("users", "artist", "release", "track", "listen", "listen_import", "audio_file", "features",
-          "analysis_error", "embeddings", "model_tags", "mood_scores", "track_projection", "taste_trajectory_week",
-          "marts.mart_mood_week", "marts.mart_change_points", "marts.mart_overview", "marts.mart_listens_week")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_env(pg_admin_uri, tmp_path_factory, models_cache):
-    url = _create_db(pg_admin_uri, f"e2e_{os.getpid()}")
-    home = tmp_path_factory.mktemp("demo-home")
+def demo_env(demo_session):
+    """(url, home) of the session's demo, with its environment set for this module's tests."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SIDETRACK_HOME", str(home))
-        mp.setenv("SIDETRACK_DATABASE_URL", url)
-        mp.setenv("DAGSTER_HOME", str(home / "dagster"))
-        mp.setenv("TORCH_DEVICE", "auto")
-        mp.setenv("ANALYSIS_WORKERS", "2")
-        mp.setenv("SIDETRACK_MODELS_DIR", str(models_cache))
-        mp.delenv("EMBEDDING_MODEL", raising=False)   # the default: both musicnn vocabularies
-        yield url, home
+        for name, value in demo_session.env.items():
+            mp.setenv(name, value)
+        mp.delenv("EMBEDDING_MODEL", raising=False)
+        yield demo_session.url, demo_session.home
 
 
 @pytest.fixture(scope="module")
-def demo_runs(demo_env):
+def demo_runs(demo_session):
     """The demo, run twice in a row, with every table's row count after each run."""
-    url, _ = demo_env
-    summaries, counts = [], []
-    for _ in range(2):
-        summaries.append(run_demo(echo=lambda *_: None))
-        with connect(url) as conn, conn.cursor() as cur:
-            snapshot = {}
-            for table in TABLES:
-                cur.execute(f"select count(*) from {table}")
-                snapshot[table] = cur.fetchone()[0]
-            counts.append(snapshot)
-    return summaries, counts
+    return demo_session.summaries, demo_session.counts
 
 
 def _scalar(url, sql):
