@@ -5,10 +5,13 @@ One database gets a random history (the generator of test_marts_properties: thre
 time zones, DST weekends, several scoring methods, lexicon scores, vectors) and a full build.
 Then, one change at a time, the way the pipeline makes them (listen.track_id rewritten by the real
 track merge, duplicate listens deleted, a time-zone change, mood scores recomputed or deleted, a
-track's artist corrected, a new user), an incremental build runs, and every weekly and
+track's artist corrected, a release's labels changed, a lexicon word re-scored, a new user), an
+incremental build runs, and every weekly and
 full-history table is compared with a full build of a copy of the same raw data in a fresh
 database. The dirty user-weeks are checked too, so the incremental build really is incremental
-(a new day dirties one week per user, an unchanged re-score dirties nothing).
+(a new day dirties one week per user, an unchanged re-score dirties nothing). The summary marts
+(mart_vibe_summary, mart_artist_drift, mart_label_influence) and their weekly models are compared
+too; the history gets releases and labels (tests/test_summary_marts.add_labels).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 from sidetrack_pipeline.db.connection import libpq_params
 from sidetrack_pipeline.ingest.musicbrainz_identity import merge_track_into
 from tests.test_marts_properties import load, make_history, read, run_dbt
+from tests.test_summary_marts import add_labels
 
 # Everything the weekly models feed: the weekly models, their descendants and those's parents.
 SELECT = ["--select", "@tag:weekly"]
@@ -33,10 +37,14 @@ TABLES = [
     "intermediate.int_user_week_tracks", "intermediate.int_mood_user_week",
     "intermediate.int_overview_user_week", "intermediate.int_user_week_state",
     "intermediate.int_track_profile",
+    # the summary marts and the weekly models under them
+    "marts.mart_vibe_summary", "marts.mart_artist_drift", "marts.mart_label_influence",
+    "intermediate.int_artist_user_week", "intermediate.int_label_user_week", "intermediate.int_vibe_user_week",
 ]
 WEEKLY_TABLES = ["marts.mart_mood_shares", "marts.mart_listens_week", "intermediate.int_user_week_tracks",
                  "intermediate.int_mood_user_week", "intermediate.int_overview_user_week",
-                 "intermediate.int_user_week_state"]
+                 "intermediate.int_user_week_state", "intermediate.int_artist_user_week",
+                 "intermediate.int_label_user_week", "intermediate.int_vibe_user_week"]
 # Same SQL on the same rows, but the incremental tables hold their rows in another physical order,
 # so sums run in another order: floats agree to rounding, not bit for bit. The dispersion is
 # pgvector float4 arithmetic (see mart_overview_week), hence its relative tolerance.
@@ -77,11 +85,16 @@ def table_rows(db_url: str, table: str) -> tuple[list[str], list[tuple]]:
         conn.close()
 
 
+AXES = ("energy", "valence", "danceability", "brightness", "rhythmic_complexity",
+        "pumpiness", "texture_density", "stereo_size", "tempo", "mode_confidence")
 FLOATS = {"mean_value", "variance", "ema_4w", "momentum", "kalman_level", "kalman_var", "value",
           "baseline_mean", "baseline_std", "z_score", "share", "artist_entropy", "embedding_dispersion",
           "momentum_index", "magnitude", "statistic", "week_listens",
-          *(f"score_{a}" for a in ("energy", "valence", "danceability", "brightness", "rhythmic_complexity",
-                                   "pumpiness", "texture_density", "stereo_size", "tempo", "mode_confidence"))}
+          # summary marts and their weekly models
+          "score", "user_mean", "lift", "word_listens", "value_sum", "weighted_listens", "contributor_mean",
+          "contribution", "week_mean", "deviation", "others_contribution", "first_period_mean",
+          "latest_period_mean", "period_change", "slope_per_week", "slope_se", "fitted_change",
+          *(f"{p}_{a}" for p in ("score", "n", "s") for a in AXES)}
 
 
 def assert_same_tables(got_url: str, expected_url: str, tables=TABLES, weeks: set[date] | None = None) -> None:
@@ -139,6 +152,7 @@ def dirty_weeks(db_url: str) -> set[tuple[int, date]]:
 def test_incremental_build_equals_full_build_after_each_change(
         db_url: str, pg_admin_uri: str, tmp_path: Path) -> None:
     raw = load(db_url, make_history(17))
+    add_labels(db_url, raw, 17)  # releases and labels, for mart_label_influence
     uids = [int(u) for u in raw["users"].user_id]
     run_dbt(db_url, tmp_path, "build", *SELECT)
     fresh = Fresh(pg_admin_uri, db_url, tmp_path)
@@ -213,6 +227,25 @@ def test_incremental_build_equals_full_build_after_each_change(
                     "where a.artist_id <> track.artist_id) where track_id = %s", (int(tracks[6]),))
     assert rebuild_and_compare()
 
+    # A label added to a release, a track moved to another release, a release losing its labels.
+    execute(db_url, "insert into label (name) values ('Late Label')")
+    execute(db_url, """insert into release_label (release_id, label_id)
+                       select min(release_id), (select max(label_id) from label) from release_label""")
+    execute(db_url, """update track set release_id = (select max(release_id) from release)
+                       where track_id = %s""", (int(tracks[7]),))
+    assert rebuild_and_compare()
+    execute(db_url, """delete from release_label where release_id = (
+                           select min(track.release_id) from track
+                           join release_label using (release_id) join listen using (track_id))""")
+    assert rebuild_and_compare()
+
+    # A re-scored lexicon word that does not change the dominant mood (only the vibe sums move).
+    execute(db_url, """update lexicon_scores set value = value / 2
+                       where (track_id, word, method) = (select track_id, word, method from lexicon_scores
+                                                         where method = 'zeroshot-musicnn-v1'
+                                                         order by value limit 1 offset 3)""")
+    assert rebuild_and_compare()
+
     # A new user with a few weeks of listens (and one user's name changed).
     tracks = read(db_url, "select track_id from track order by track_id").track_id.tolist()  # src is gone
     new_uid = scalar(db_url, "insert into users (user_name, timezone) values ('newbie', 'Asia/Tokyo') "
@@ -259,14 +292,25 @@ def test_partition_runs_touch_only_their_weeks(db_url: str, pg_admin_uri: str, t
             conn.close()
 
     before = {table: rows_with_xmin(table) for table in WEEKLY_TABLES}
-    weekly_run(second, second + timedelta(weeks=2))
+    # this range through the environment variables instead of --vars (the fallback Dagster can use
+    # to spare dbt a full re-parse per partition)
+    run_dbt(db_url, tmp_path, "build", "--select", "tag:weekly",
+            env={"SIDETRACK_WEEK_START": str(second), "SIDETRACK_WEEK_END": str(second + timedelta(weeks=2))})
     range2 = {second, second + timedelta(weeks=1)}
     for table in WEEKLY_TABLES:
         assert set(read(db_url, f"select distinct week from {table}").week) == range1 | range2, table
         assert rows_with_xmin(table) == before[table], table
     assert_same_tables(db_url, full, WEEKLY_TABLES, weeks=range1 | range2)
 
+    # The vars win over the environment: a range in the vars, another one in the environment.
+    third = date(2024, 6, 3)
+    run_dbt(db_url, tmp_path, "build", "--select", "tag:weekly",
+            "--vars", f"{{week_start: '{third}', week_end: '{third + timedelta(weeks=1)}'}}",
+            env={"SIDETRACK_WEEK_START": "2023-01-02", "SIDETRACK_WEEK_END": "2025-01-06"})
+    for table in WEEKLY_TABLES:
+        assert set(read(db_url, f"select distinct week from {table}").week) == range1 | range2 | {third}, table
+
     # The run without vars then fills in every other week (the snapshot a range run leaves empty
     # makes every track count as changed) and equals the full build everywhere.
-    run_dbt(db_url, tmp_path, "build", *SELECT)
+    run_dbt(db_url, tmp_path, "build", *SELECT, env={"SIDETRACK_WEEK_START": "", "SIDETRACK_WEEK_END": ""})
     assert_same_tables(db_url, full)

@@ -140,12 +140,12 @@ def load(db_url: str, h: dict) -> dict[str, pd.DataFrame]:
     }
 
 
-def run_dbt(db_url: str, tmp_path: Path, *args: str) -> None:
+def run_dbt(db_url: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
     p = libpq_params(db_url)
     env = {**os.environ, "SIDETRACK_PGHOST": p["host"], "SIDETRACK_PGPORT": p["port"],
            "SIDETRACK_PGUSER": p["user"], "SIDETRACK_PGPASSWORD": p["password"],
            "SIDETRACK_PGDATABASE": p["dbname"], "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "DO_NOT_TRACK": "1"}
+           "DO_NOT_TRACK": "1", **(env or {})}
     cmd = [str(DBT_BIN), *args, "--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR),
            "--target-path", str(tmp_path / "dbt_target"), "--log-path", str(tmp_path / "dbt_logs")]
     r = subprocess.run(cmd, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=600)

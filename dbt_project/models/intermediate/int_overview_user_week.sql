@@ -14,6 +14,7 @@
 -- Weekly, incremental (strategy 'user_week').
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          post_hook="{{ weekly_analyze() }}",
           indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
 
 -- (CTEs read more than once are `not materialized`: materialising a million rows with their

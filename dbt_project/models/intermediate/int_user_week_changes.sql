@@ -21,6 +21,10 @@
 -- full_rebuild (same on every row): there is no state or snapshot yet (first build, or after a
 -- range-only backfill the snapshot is missing): the weekly models then replace all their rows.
 --
+-- The weeks holding a changed track are looked up in int_user_week_tracks as the last run left it
+-- (by name, like the state tables: a ref would be a cycle), not by joining every listen to the
+-- changed tracks; see weeks_with_changed_tracks. Without that table (dropped by hand) the run
+-- counts as a first build.
 -- The state tables are read by name, not ref(): they are written at the end of the run, after
 -- the weekly models (a ref would be a cycle).
 -- depends_on: {{ ref('int_track_profile') }}
@@ -28,6 +32,8 @@
 {%- set range = weekly_range() %}
 {%- set state = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_state') %}
 {%- set snapshot = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_track_profile_snapshot') %}
+{%- set uwt = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_tracks') %}
+{%- if uwt is none %}{% set snapshot = none %}{% endif %}
 
 with users as (
     select
@@ -80,6 +86,16 @@ changed_tracks as (
     full join {{ snapshot }} as prev on prev.track_id = cur.track_id
     where cur.fingerprint is distinct from prev.fingerprint
 ),
+
+-- the user-weeks that held a changed track at the last build (int_user_week_tracks as the last
+-- run left it). A week whose listens are unchanged holds exactly the tracks it held then; a week
+-- whose listens changed is dirty by its fingerprint anyway. So this finds every week with a
+-- changed track without joining every listen to the changed tracks.
+weeks_with_changed_tracks as (
+    select distinct uwt.user_id, uwt.week
+    from {{ uwt }} as uwt
+    where uwt.track_id in (select track_id from changed_tracks)
+),
 {%- endif %}
 
 listens as (
@@ -100,16 +116,8 @@ fingerprints as (
         listens.week,
         min(listens.user_name) as user_name,
         min(listens.timezone) as timezone,
-        {{ listen_fingerprint('listens') }},
-        {%- if snapshot is not none %}
-        bool_or(changed_tracks.track_id is not null) as has_changed_track
-        {%- else %}
-        true as has_changed_track
-        {%- endif %}
+        {{ listen_fingerprint('listens') }}
     from listens
-    {%- if snapshot is not none %}
-    left join changed_tracks on changed_tracks.track_id = listens.track_id
-    {%- endif %}
     group by listens.user_id, listens.week
 )
 
@@ -126,7 +134,10 @@ select
     (
         cur.user_id is null
         or prev.user_id is null
-        or cur.has_changed_track
+        or exists (
+            select 1 from weeks_with_changed_tracks as changed
+            where changed.user_id = cur.user_id and changed.week = cur.week
+        )
         or (cur.n_listens, cur.track_sum, cur.listen_hash, cur.pair_hash, cur.user_name, cur.timezone)
            is distinct from
            (prev.n_listens, prev.track_sum, prev.listen_hash, prev.pair_hash, prev.user_name, prev.timezone)

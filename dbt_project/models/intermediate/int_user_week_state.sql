@@ -9,6 +9,9 @@
 -- depends_on: {{ ref('int_overview_user_week') }}
 -- depends_on: {{ ref('mart_mood_shares') }}
 -- depends_on: {{ ref('mart_listens_week') }}
+-- depends_on: {{ ref('int_artist_user_week') }}
+-- depends_on: {{ ref('int_label_user_week') }}
+-- depends_on: {{ ref('int_vibe_user_week') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
           indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
 

@@ -9,6 +9,7 @@
 -- build, a time-zone change) with one scan of listen.
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          post_hook="{{ weekly_analyze() }}",
           indexes=[{'columns': ['user_id', 'week', 'track_id'], 'unique': true}]) }}
 {%- set restricted = weekly_restricted() %}
 {%- set few = false %}

@@ -29,9 +29,10 @@
 -- The slope is computed on the absolute week number (weeks since 2000-01-03); a least-squares
 -- slope does not change when t is shifted, so this is the slope on t above.
 --
--- Speed: the listens are aggregated per user × artist × week with all axes side by side (a sum
--- pair per axis; ten times fewer rows than one per axis) and numbered in one window pass, then
--- unpivoted to axes for the regression.
+-- Speed: the listens per user × artist × week come aggregated, all axes side by side (a sum pair
+-- per axis), from the weekly incremental model int_artist_user_week; they are numbered in one
+-- window pass and the regression sums of all axes are taken in one aggregation (per user ×
+-- artist, a FILTER per axis); only the per-artist results are unpivoted to axes.
 -- Not tagged 'weekly': every row depends on all of the user's weeks.
 {%- set min_weeks = var('artist_drift_min_weeks', 4) | int %}
 {%- set axes = var('axes') %}
@@ -39,15 +40,7 @@
     {{ exceptions.raise_compiler_error("artist_drift_min_weeks must be at least 2 (a slope needs two weeks), got " ~ min_weeks) }}
 {%- endif %}
 
-with listen_counts as (
-    -- listens per user × week × track from the weekly table (the same rows as grouping
-    -- int_listens_local by user_id, week, track_id, artist_id, without converting a million
-    -- listens to local time again on every build)
-    select user_id, week, track_id, artist_id, listens::bigint as listens
-    from {{ ref('int_user_week_tracks') }}
-),
-
-users as (
+with users as (
     select user_id, user_name from {{ ref('stg_users') }}
 ),
 
@@ -55,31 +48,18 @@ artists as (
     select artist_id, name as artist_name from {{ source('sidetrack', 'artist') }}
 ),
 
--- one row per track: its score on every axis (v1 = first axis of var('axes'), ...; null if none)
-track_scores as (
-    select
-        track_id
-        {%- for axis in axes %},
-        max(value) filter (where axis = '{{ axis }}') as v{{ loop.index }}
-        {%- endfor %}
-    from {{ ref('int_track_axis_scores') }}
-    group by track_id
-),
-
 -- user × artist × week, all axes side by side: listens scored on the axis and their score sum
+-- (n1 = first axis of var('axes'), ...), from the weekly model int_artist_user_week
 artist_weeks as (
     select
-        listen_counts.user_id,
-        listen_counts.artist_id,
-        listen_counts.week
+        user_id,
+        artist_id,
+        week
         {%- for axis in axes %},
-        sum(listen_counts.listens::double precision) filter (where track_scores.v{{ loop.index }} is not null)
-            as n{{ loop.index }},
-        sum(listen_counts.listens * track_scores.v{{ loop.index }}) as s{{ loop.index }}
+        n_{{ axis }} as n{{ loop.index }},
+        s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
-    from listen_counts
-    inner join track_scores on track_scores.track_id = listen_counts.track_id
-    group by listen_counts.user_id, listen_counts.artist_id, listen_counts.week
+    from {{ ref('int_artist_user_week') }}
 ),
 
 -- per axis: the week's position among the artist's observed weeks (k) and their number (w)
@@ -96,51 +76,73 @@ numbered as (
         running as (partition by user_id, artist_id order by week rows unbounded preceding)
 ),
 
--- user × artist × axis × observed week (axis_index = position in var('axes'))
-observed as (
+-- per user × artist, all axes side by side: the regression's sums over the observed weeks of
+-- each axis (o<i>: the week has listens scored on axis i and the artist has at least min_weeks
+-- such weeks); one aggregation pass over the user × artist × week rows instead of one row per
+-- axis and week
+fitted_wide as (
     select
-        numbered.user_id,
-        numbered.artist_id,
+        user_id,
+        artist_id
+        {%- for axis in axes %}
+        {%- set i = loop.index %}
+        {%- set o = "n" ~ i ~ " > 0 and w" ~ i ~ " >= " ~ min_weeks %},
+        count(*) filter (where {{ o }}) as weeks_observed{{ i }},
+        sum(n{{ i }}) filter (where {{ o }}) as listens{{ i }},
+        min(week) filter (where {{ o }}) as first_week{{ i }},
+        max(week) filter (where {{ o }}) as last_week{{ i }},
+        sum(s{{ i }}) filter (where {{ o }}) as value_sum{{ i }},
+        regr_slope(s{{ i }} / n{{ i }}, week_number) filter (where {{ o }}) as slope{{ i }},
+        regr_sxx(s{{ i }} / n{{ i }}, week_number) filter (where {{ o }}) as sxx{{ i }},
+        regr_sxy(s{{ i }} / n{{ i }}, week_number) filter (where {{ o }}) as sxy{{ i }},
+        regr_syy(s{{ i }} / n{{ i }}, week_number) filter (where {{ o }}) as syy{{ i }},
+        sum(s{{ i }}) filter (where {{ o }} and k{{ i }} <= w{{ i }} / 2) as first_sum{{ i }},
+        sum(n{{ i }}) filter (where {{ o }} and k{{ i }} <= w{{ i }} / 2) as first_listens{{ i }},
+        sum(s{{ i }}) filter (where {{ o }} and k{{ i }} > w{{ i }} - w{{ i }} / 2) as latest_sum{{ i }},
+        sum(n{{ i }}) filter (where {{ o }} and k{{ i }} > w{{ i }} - w{{ i }} / 2) as latest_listens{{ i }}
+        {%- endfor %}
+    from (
+        select numbered.*, ((week - date '2000-01-03') / 7)::double precision as week_number
+        from numbered
+    ) as numbered
+    where false
+    {%- for axis in axes %}
+       or w{{ loop.index }} >= {{ min_weeks }}
+    {%- endfor %}
+    group by user_id, artist_id
+),
+
+-- user × artist × axis (axis_index = position in var('axes')), for the artists with at least
+-- min_weeks observed weeks of the axis
+fitted as (
+    select
+        fitted_wide.user_id,
+        fitted_wide.artist_id,
         per_axis.axis_index,
-        numbered.week,
-        ((numbered.week - date '2000-01-03') / 7)::double precision as week_number,
+        per_axis.weeks_observed,
         per_axis.listens,
-        per_axis.value_sum,
-        per_axis.value_sum / per_axis.listens as week_mean,
-        per_axis.week_index,
-        per_axis.weeks_observed
-    from numbered
+        per_axis.first_week,
+        per_axis.last_week,
+        (per_axis.last_week - per_axis.first_week) / 7 as span_weeks,
+        per_axis.value_sum / per_axis.listens as mean_value,
+        per_axis.slope_per_week,
+        per_axis.sxx,
+        per_axis.sxy,
+        per_axis.syy,
+        per_axis.first_sum / per_axis.first_listens as first_period_mean,
+        per_axis.latest_sum / per_axis.latest_listens as latest_period_mean
+    from fitted_wide
     cross join lateral (
         values
         {%- for axis in axes %}
-            ({{ loop.index }}, n{{ loop.index }}, s{{ loop.index }}, k{{ loop.index }}, w{{ loop.index }}){{ "," if not loop.last }}
+        {%- set i = loop.index %}
+            ({{ i }}, weeks_observed{{ i }}, listens{{ i }}, first_week{{ i }}, last_week{{ i }}, value_sum{{ i }},
+             slope{{ i }}, sxx{{ i }}, sxy{{ i }}, syy{{ i }}, first_sum{{ i }}, first_listens{{ i }},
+             latest_sum{{ i }}, latest_listens{{ i }}){{ "," if not loop.last }}
         {%- endfor %}
-    ) as per_axis (axis_index, listens, value_sum, week_index, weeks_observed)
-    where per_axis.listens > 0
-      and per_axis.weeks_observed >= {{ min_weeks }}
-),
-
-fitted as (
-    select
-        user_id,
-        artist_id,
-        axis_index,
-        count(*) as weeks_observed,
-        sum(listens) as listens,
-        min(week) as first_week,
-        max(week) as last_week,
-        (max(week) - min(week)) / 7 as span_weeks,
-        sum(value_sum) / sum(listens) as mean_value,
-        regr_slope(week_mean, week_number) as slope_per_week,
-        regr_sxx(week_mean, week_number) as sxx,
-        regr_sxy(week_mean, week_number) as sxy,
-        regr_syy(week_mean, week_number) as syy,
-        sum(value_sum) filter (where week_index <= weeks_observed / 2)
-            / sum(listens) filter (where week_index <= weeks_observed / 2) as first_period_mean,
-        sum(value_sum) filter (where week_index > weeks_observed - weeks_observed / 2)
-            / sum(listens) filter (where week_index > weeks_observed - weeks_observed / 2) as latest_period_mean
-    from observed
-    group by user_id, artist_id, axis_index
+    ) as per_axis (axis_index, weeks_observed, listens, first_week, last_week, value_sum, slope_per_week,
+                   sxx, sxy, syy, first_sum, first_listens, latest_sum, latest_listens)
+    where per_axis.weeks_observed > 0
 ),
 
 -- materialized: computed once, whatever join order the planner picks for the names below

@@ -28,12 +28,13 @@
 -- `rank`; `contributors` counts all of them and `others_contribution` sums the contributions of
 -- those cut (all contributions minus the kept ones), so kept + others_contribution = deviation.
 --
--- Speed: the listens are aggregated per contributor with all axes side by side (one row per
--- user × week × contributor, a sum pair per axis) and only then unpivoted to axes, and
--- contribution_c is computed from the sums as (sum w*n*value - baseline_mean * sum w*n) / N:
--- ten times fewer rows through the aggregation than one row per axis. Only the contributors that
--- can still reach the top k (at or above an exact lower bound of the k-th largest |contribution|,
--- see `part_maxima`) are ranked.
+-- Speed: the weighted listens and score sums per user × week × contributor, all axes side by
+-- side, come from the weekly incremental models int_artist_user_week and int_label_user_week
+-- (only changed user-weeks are recomputed), N and the week's mean from int_mood_user_week; they
+-- are unpivoted to axes only for the contributors that can still reach the top k (at or above an
+-- exact lower bound of the k-th largest |contribution|, see `part_maxima`), and contribution_c is
+-- computed from the sums as (sum w*n*value - baseline_mean * sum w*n) / N. `contributors` and the
+-- sum of all contributions come from the same pass as the bounds (per part, then added up).
 -- Not tagged 'weekly': the baseline depends on the 26 weeks before.
 {%- set top_k = var('label_influence_top_k', 5) | int %}
 {%- set axes = var('axes') %}
@@ -41,31 +42,8 @@
     {{ exceptions.raise_compiler_error("label_influence_top_k must be at least 1, got " ~ top_k) }}
 {%- endif %}
 
-with listen_counts as (
-    -- listens per user × week × track from the weekly table (the same rows as grouping
-    -- int_listens_local by user_id, week, track_id, artist_id, without converting a million
-    -- listens to local time again on every build)
-    select user_id, week, track_id, artist_id, listens::bigint as listens
-    from {{ ref('int_user_week_tracks') }}
-),
-
-users as (
+with users as (
     select user_id, user_name from {{ ref('stg_users') }}
-),
-
--- one row per track: its score on every axis (v1 = first axis of var('axes'), ...; null if none)
-track_scores as (
-    select
-        track_id
-        {%- for axis in axes %},
-        max(value) filter (where axis = '{{ axis }}') as v{{ loop.index }}
-        {%- endfor %}
-    from {{ ref('int_track_axis_scores') }}
-    group by track_id
-),
-
-tracks as (
-    select track_id, release_id from {{ ref('stg_tracks') }}
 ),
 
 artists as (
@@ -76,63 +54,27 @@ labels as (
     select label_id, name from {{ source('sidetrack_musicbrainz', 'label') }}
 ),
 
-release_labels as (
-    select distinct release_id, label_id from {{ source('sidetrack_musicbrainz', 'release_label') }}
-),
-
--- every track's labels with the share of a listen each gets; one (null = '(no label)', 1) row otherwise
-track_labels as (
-    select
-        tracks.track_id,
-        release_labels.label_id,
-        1.0 / count(*) over (partition by tracks.track_id)::double precision as weight
-    from tracks
-    left join release_labels on release_labels.release_id = tracks.release_id
-),
-
-listened as (
-    select
-        listen_counts.user_id,
-        listen_counts.week,
-        listen_counts.track_id,
-        listen_counts.artist_id,
-        listen_counts.listens::double precision as n
-        {%- for axis in axes %},
-        track_scores.v{{ loop.index }}
-        {%- endfor %}
-    from listen_counts
-    inner join track_scores on track_scores.track_id = listen_counts.track_id
-),
-
--- the week's listens per axis: N and the sum of their scores
-week_sums as (
-    select
-        user_id,
-        week
-        {%- for axis in axes %},
-        sum(n) filter (where v{{ loop.index }} is not null) as n{{ loop.index }},
-        sum(n * v{{ loop.index }}) as s{{ loop.index }}
-        {%- endfor %}
-    from listened
-    group by user_id, week
-),
-
--- user × week × axis (axis_index = position in var('axes')): N and the week's mean
-weekly as (
-    select
-        week_sums.user_id,
-        week_sums.week,
-        per_axis.axis_index,
-        per_axis.week_listens,
-        per_axis.value_sum / per_axis.week_listens as week_mean
-    from week_sums
-    cross join lateral (
+axis_names as (
+    select *
+    from (
         values
         {%- for axis in axes %}
-            ({{ loop.index }}, n{{ loop.index }}, s{{ loop.index }}){{ "," if not loop.last }}
+            ({{ loop.index }}, '{{ axis }}'){{ "," if not loop.last }}
         {%- endfor %}
-    ) as per_axis (axis_index, week_listens, value_sum)
-    where per_axis.week_listens > 0
+    ) as axis_names (axis_index, axis)
+),
+
+-- user × week × axis (axis_index = position in var('axes')): N (the week's listens scored on the
+-- axis) and the week's listen-weighted mean, from the weekly model int_mood_user_week
+weekly as (
+    select
+        mood.user_id,
+        mood.week,
+        axis_names.axis_index,
+        mood.sample_size::double precision as week_listens,
+        mood.mean_value as week_mean
+    from {{ ref('int_mood_user_week') }} as mood
+    inner join axis_names on axis_names.axis = mood.axis
 ),
 
 baselined as (
@@ -173,26 +115,23 @@ contributor_sums as (
         week,
         artist_id as contributor_id
         {%- for axis in axes %},
-        sum(n) filter (where v{{ loop.index }} is not null) as n{{ loop.index }},
-        sum(n * v{{ loop.index }}) as s{{ loop.index }}
+        n_{{ axis }} as n{{ loop.index }},
+        s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
-    from listened
-    group by user_id, week, artist_id
+    from {{ ref('int_artist_user_week') }}
 
     union all
 
     select
         2 as kind_code,
-        listened.user_id,
-        listened.week,
-        track_labels.label_id as contributor_id
+        user_id,
+        week,
+        label_id as contributor_id
         {%- for axis in axes %},
-        sum(listened.n * track_labels.weight) filter (where listened.v{{ loop.index }} is not null) as n{{ loop.index }},
-        sum(listened.n * track_labels.weight * listened.v{{ loop.index }}) as s{{ loop.index }}
+        n_{{ axis }} as n{{ loop.index }},
+        s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
-    from listened
-    inner join track_labels on track_labels.track_id = listened.track_id
-    group by listened.user_id, listened.week, track_labels.label_id
+    from {{ ref('int_label_user_week') }}
 ),
 
 -- per contributor-week, all axes side by side: c<i> = contribution on axis i (null when the
@@ -238,48 +177,41 @@ part_maxima as (
         kind_code,
         mod(coalesce(contributor_id, 0), {{ top_k }}) as part
         {%- for axis in axes %},
-        max(r{{ loop.index }}) as m{{ loop.index }}
+        max(r{{ loop.index }}) as m{{ loop.index }},
+        count(c{{ loop.index }}) as k{{ loop.index }},
+        sum(c{{ loop.index }}) as t{{ loop.index }}
         {%- endfor %}
     from contributor_weeks
     group by user_id, week, kind_code, mod(coalesce(contributor_id, 0), {{ top_k }})
 ),
 
-bounds as (
+-- per user × week × kind: the bounds, and over every contributor (before the cut) per axis how
+-- many there are and the sum of their contributions (from the parts' counts and sums: one pass
+-- over the contributors for both)
+bounds as materialized (
     select
         user_id,
         week,
         kind_code
         {%- for axis in axes %},
         case when count(m{{ loop.index }}) >= {{ top_k }} then min(m{{ loop.index }}) else -1 end
-            as bound{{ loop.index }}
+            as bound{{ loop.index }},
+        sum(k{{ loop.index }}) as k{{ loop.index }},
+        sum(t{{ loop.index }}) as t{{ loop.index }}
         {%- endfor %}
     from part_maxima
     group by user_id, week, kind_code
 ),
 
--- every contributor (before the cut), per axis: how many, and the sum of their contributions
-totals_wide as (
-    select
-        user_id,
-        week,
-        kind_code
-        {%- for axis in axes %},
-        count(c{{ loop.index }}) as k{{ loop.index }},
-        sum(c{{ loop.index }}) as t{{ loop.index }}
-        {%- endfor %}
-    from contributor_weeks
-    group by user_id, week, kind_code
-),
-
 totals as (
     select
-        totals_wide.user_id,
-        totals_wide.week,
-        totals_wide.kind_code,
+        bounds.user_id,
+        bounds.week,
+        bounds.kind_code,
         per_axis.axis_index,
         per_axis.contributors,
         per_axis.all_contributions
-    from totals_wide
+    from bounds
     cross join lateral (
         values
         {%- for axis in axes %}
@@ -305,6 +237,12 @@ candidates as (
         on bounds.user_id = contributor_weeks.user_id
         and bounds.week = contributor_weeks.week
         and bounds.kind_code = contributor_weeks.kind_code
+        -- (at or above the bound on some axis: the rest are not unpivoted at all)
+        and (
+        {%- for axis in axes %}
+            contributor_weeks.r{{ loop.index }} >= bounds.bound{{ loop.index }}{{ " or" if not loop.last }}
+        {%- endfor %}
+        )
     cross join lateral (
         values
         {%- for axis in axes %}
@@ -345,16 +283,6 @@ kept as materialized (
         and totals.kind_code = ranked.kind_code
         and totals.axis_index = ranked.axis_index
     where ranked.rank <= {{ top_k }}
-),
-
-axis_names as (
-    select *
-    from (
-        values
-        {%- for axis in axes %}
-            ({{ loop.index }}, '{{ axis }}'){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as axis_names (axis_index, axis)
 )
 
 select

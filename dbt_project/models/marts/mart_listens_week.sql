@@ -3,6 +3,7 @@
 -- Weekly, incremental (strategy 'user_week', macros/weekly.sql): from int_overview_user_week.
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          post_hook="{{ weekly_analyze() }}",
           indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
 
 with weekly as (

@@ -9,6 +9,7 @@
 -- that week's listens (int_user_week_tracks) and the tracks' current lexicon scores.
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          post_hook="{{ weekly_analyze() }}",
           indexes=[{'columns': ['user_id', 'week', 'mood'], 'unique': true}]) }}
 
 with tracks as (

@@ -16,42 +16,23 @@
 -- summary_text: the kept words in rank order joined by ', ' (e.g. 'dark, hypnotic, driving').
 --
 -- Not tagged 'weekly': user_mean depends on every week of the user, so a new listen in any week
--- changes the lifts of all weeks.
-{%- set lexicon_method = var('vibe_summary_lexicon_method', 'zeroshot-musicnn-v1') %}
+-- changes the lifts of all weeks. The per-week sums come from the weekly model int_vibe_user_week
+-- (incremental: only changed user-weeks are recomputed); this model only adds them up per user,
+-- divides and ranks (a few rows per user-week and word).
 {%- set top_words = var('vibe_summary_top_words', 3) | int %}
 {%- if top_words < 1 %}
     {{ exceptions.raise_compiler_error("vibe_summary_top_words must be at least 1, got " ~ top_words) }}
 {%- endif %}
 
-with listen_counts as (
-    -- listens per user × week × track from the weekly table (the same rows as grouping
-    -- int_listens_local by user_id, week, track_id, artist_id, without converting a million
-    -- listens to local time again on every build)
-    select user_id, week, track_id, artist_id, listens::bigint as listens
-    from {{ ref('int_user_week_tracks') }}
-),
-
-users as (
+with users as (
     select user_id, user_name from {{ ref('stg_users') }}
 ),
 
-lexicon as (
-    select track_id, word, value
-    from {{ source('sidetrack', 'lexicon_scores') }}
-    where method = '{{ lexicon_method | replace("'", "''") }}'
-),
-
--- user × week × word: the week's listens of tracks scored for the word and their score sum
+-- user × week × word: the week's listens of tracks scored for the word and their score sum, and
+-- the week's listens of tracks with any lexicon score (weekly model, incremental)
 weekly as (
-    select
-        listen_counts.user_id,
-        listen_counts.week,
-        lexicon.word,
-        sum(listen_counts.listens::double precision) as word_listens,
-        sum(listen_counts.listens * lexicon.value) as value_sum
-    from listen_counts
-    inner join lexicon on lexicon.track_id = listen_counts.track_id
-    group by listen_counts.user_id, listen_counts.week, lexicon.word
+    select user_id, week, word, word_listens, value_sum, week_listens
+    from {{ ref('int_vibe_user_week') }}
 ),
 
 -- user × word over all weeks (sums of the weekly sums: the same listens)
@@ -66,10 +47,8 @@ overall as (
 
 -- the week's listens of tracks with at least one lexicon score
 week_totals as materialized (
-    select user_id, week, sum(listens::double precision) as week_listens
-    from listen_counts
-    where exists (select 1 from lexicon where lexicon.track_id = listen_counts.track_id)
-    group by user_id, week
+    select distinct user_id, week, week_listens
+    from weekly
 ),
 
 ranked as (

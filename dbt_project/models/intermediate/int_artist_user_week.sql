@@ -1,0 +1,34 @@
+-- Per user × local ISO week × artist (the track's main artist), all axes side by side: the week's
+-- listens of the artist's tracks that have a preferred score on the axis and the sum of their
+-- scores (every listen counts once):
+--   n_<axis> = sum listens (tracks scored on the axis; null when none)
+--   s_<axis> = sum listens * score_<axis>
+-- Read by mart_artist_drift (its observed weeks and weekly means) and mart_label_influence (the
+-- 'artist' contributors), which used to aggregate int_user_week_tracks themselves on every build.
+-- Only tracks with a preferred score on some axis (int_track_profile.analysed) count, as in
+-- int_mood_user_week.
+--
+-- Weekly, incremental (strategy 'user_week', macros/weekly.sql): only the user-weeks being rebuilt.
+-- depends_on: {{ ref('int_user_week_changes') }}
+{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
+          post_hook="{{ weekly_analyze() }}",
+          indexes=[{'columns': ['user_id', 'week', 'artist_id'], 'unique': true}]) }}
+
+with tracks as (
+    select *
+    from {{ ref('int_user_week_tracks') }} as uwt
+    where {{ dirty_weeks_filter('uwt') }}
+)
+
+select
+    tracks.user_id,
+    tracks.week,
+    profile.artist_id
+    {%- for axis in var('axes') %},
+    sum(tracks.listens::double precision) filter (where profile.score_{{ axis }} is not null) as n_{{ axis }},
+    sum(tracks.listens * profile.score_{{ axis }}) as s_{{ axis }}
+    {%- endfor %}
+from tracks
+inner join {{ ref('int_track_profile') }} as profile on profile.track_id = tracks.track_id
+where profile.analysed
+group by tracks.user_id, tracks.week, profile.artist_id
