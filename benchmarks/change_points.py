@@ -23,6 +23,7 @@ import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import results_section  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,6 @@ from sidetrack_pipeline.analytics import change_point_sim as sim  # noqa: E402
 from sidetrack_pipeline.analytics import change_point_store, change_points  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- BEGIN change-points -->", "<!-- END change-points -->"
 FIRST_WEEK = date(2024, 1, 1)  # a Monday
 WEEKS = 104
 DBT_DIR = REPO / "dbt_project"
@@ -176,17 +176,6 @@ def tune(n: int = 500, seed: int = 1) -> None:
         print(f"pelt penalty={p}: {sum(len(change_points.pelt(x, penalty=p)) for x in nulls) / years:.4f} false alarms/user-year")
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace what lies between the markers (append the marked block when they are missing)."""
-    content = path.read_text() if path.is_file() else ""
-    block = f"{BEGIN}\n{text}{END}\n"
-    if BEGIN in content and END in content and content.index(BEGIN) < content.index(END):
-        head, rest = content.split(BEGIN, 1)
-        content = head + block.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        content = content + ("" if content.endswith("\n") or not content else "\n") + "\n" + block
-    path.write_text(content)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -223,7 +212,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_section(text)
+        results_section.write_section("change-points", text)
 
 
 if __name__ == "__main__":

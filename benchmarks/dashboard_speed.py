@@ -51,12 +51,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import results_section  # noqa: E402
 import marts_speed as gen  # noqa: E402  (the 1M-listen generator; owned by the marts benchmark)
 
 DBT_DIR = REPO / "dbt_project"
 APP = REPO / "dashboard" / "app.py"
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- BEGIN dashboard-speed -->", "<!-- END dashboard-speed -->"
 BENCH_DIR = Path(tempfile.gettempdir()) / "sidetrack-bench" / "dashboard-speed"
 DB_NAME = "bench_dashboard"
 TARGET_S = 1.5
@@ -585,19 +584,9 @@ connection pool) took {first_process_s:.2f} s for the first page; a running serv
 """
     print(text)
     if not args.no_write:
-        write_section(text)
+        results_section.write_section("dashboard-speed", text)
     print(f"(set-up {setup_s:.0f} s)")
 
-
-def write_section(text: str) -> None:
-    content = RESULTS.read_text() if RESULTS.exists() else ""
-    section = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in content and END in content:
-        head, rest = content.split(BEGIN, 1)
-        content = head + section + rest.split(END, 1)[1]
-    else:
-        content = content.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(content)
 
 
 if __name__ == "__main__":

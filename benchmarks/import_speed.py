@@ -38,11 +38,11 @@ from pathlib import Path
 
 import orjson
 
+import results_section  # benchmarks/ is on sys.path when run as a script
+
 REPO = Path(__file__).resolve().parents[1]
 
 BENCH_DIR = Path(tempfile.gettempdir()) / "sidetrack-bench" / "listens-import"
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- BEGIN listens-import -->", "<!-- END listens-import -->"
 OLD_COMMIT = "5dfc640f3c1ebcce3944f8e43b3c0bbee825bdad"   # last commit with the list-based import
 GENERATOR_VERSION = 1
 TARGET_PER_S = 100_000
@@ -425,18 +425,6 @@ def section(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace what lies between the markers (append the marked block when they are missing)."""
-    content = path.read_text() if path.is_file() else ""
-    block = f"{BEGIN}\n{text}{END}\n"
-    if BEGIN in content and END in content and content.index(BEGIN) < content.index(END):
-        head, rest = content.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        content = head + block.rstrip("\n") + tail
-    else:
-        content = content + ("" if content.endswith("\n") or not content else "\n") + "\n" + block
-    path.write_text(content)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -460,7 +448,7 @@ def main() -> None:
     print(text)
     print(json.dumps(result, indent=1))
     if not args.no_write:
-        write_section(text)
+        results_section.write_section("listens-import", text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,24 @@
+"""Writing one benchmark's marked section of benchmarks/RESULTS.md (every benchmark owns one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+
+
+def write_section(name: str, text: str, path: Path = RESULTS) -> None:
+    """Replace what lies between the section's markers, or append the marked block when missing."""
+    begin, end = markers(name)
+    content = path.read_text() if path.is_file() else ""
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in content and end in content and content.index(begin) < content.index(end):
+        head, rest = content.split(begin, 1)
+        content = head + block + rest.split(end, 1)[1]
+    else:
+        content = content.rstrip("\n") + ("\n\n" if content else "") + block + "\n"
+    path.write_text(content)
