@@ -15,7 +15,7 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     """Replace what lies between the section's markers, or append the marked block when missing."""
     begin, end = markers(name)
     content = path.read_text() if path.is_file() else ""
-    block = f"{begin}\n{text.rstrip()}\n{end}"
+    block = f"{begin}\n{text.strip()}\n{end}"
     if begin in content and end in content and content.index(begin) < content.index(end):
         head, rest = content.split(begin, 1)
         content = head + block + rest.split(end, 1)[1]
