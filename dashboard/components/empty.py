@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.data import overview
 from dashboard.scope import UserScope
+
+
+def totals_or_guide(scope: UserScope):
+    """The user's totals (mart_overview row), or None after showing how to import listens when
+    there are none yet: every page starts with this."""
+    totals = overview.totals(scope)
+    if totals is None or int(totals["listens"]) == 0:
+        no_listens(scope)
+        return None
+    return totals
 
 
 def no_listens(scope: UserScope) -> None:

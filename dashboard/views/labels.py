@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, state
 from dashboard.components.guard import run_page
-from dashboard.data import labels, overview
+from dashboard.data import labels
 
 NEEDED = 8  # calibration.MIN_LABELS
 
@@ -26,9 +26,8 @@ def _saved(user_id: int, track_id: int, axis: str, key: str) -> None:
 def render() -> None:
     scope = scoping.current()
     st.title("Label tracks")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     axis = st.selectbox("Axis", charts.AXES, format_func=charts.axis_label,
                         **state.keep(scope, "labels_axis", "energy", charts.AXES))

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, picks, state
 from dashboard.components.guard import run_page
-from dashboard.data import mixtape, overview
+from dashboard.data import mixtape
 
 
 def _clock(seconds: float) -> str:
@@ -54,9 +54,8 @@ def _preview(scope, mix, key: str) -> None:
 def render() -> None:
     scope = scoping.current()
     st.title("Mixtape")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     weeks = mixtape.weeks(scope)
     if not weeks:

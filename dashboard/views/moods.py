@@ -5,15 +5,14 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, state
 from dashboard.components.guard import run_page
-from dashboard.data import moods, overview
+from dashboard.data import moods
 
 
 def render() -> None:
     scope = scoping.current()
     st.title("Moods over time")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     options = moods.filter_options(scope)
     cols = st.columns(3)

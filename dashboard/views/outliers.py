@@ -6,15 +6,14 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import empty, picks
 from dashboard.components.guard import run_page
-from dashboard.data import outliers, overview
+from dashboard.data import outliers
 
 
 def render() -> None:
     scope = scoping.current()
     st.title("Outliers")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     found = outliers.outliers(scope)
     if found.empty:

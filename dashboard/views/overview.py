@@ -27,9 +27,8 @@ def _vibe_sentence(row) -> str:
 def render() -> None:
     scope = scoping.current()
     st.title("Overview")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
 
     weeks = overview.recent_weeks(scope)

@@ -5,15 +5,14 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, state
 from dashboard.components.guard import run_page
-from dashboard.data import overview, radar
+from dashboard.data import radar
 
 
 def render() -> None:
     scope = scoping.current()
     st.title("Vibe radar")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     weeks = [str(w) for w in radar.weeks(scope)]
     if not weeks:

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, state
 from dashboard.components.guard import run_page
-from dashboard.data import mixtape, overview, tracks
+from dashboard.data import mixtape, tracks
 
 
 def _choose(scope) -> int | None:
@@ -33,9 +33,8 @@ def _choose(scope) -> int | None:
 def render() -> None:
     scope = scoping.current()
     st.title("Track")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     track_id = _choose(scope)
     if track_id is None:

@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import charts, empty, state
 from dashboard.components.guard import run_page
-from dashboard.data import overview, trajectory
+from dashboard.data import trajectory
 
 WINDOWS = {"12 weeks": 12, "26 weeks": 26, "52 weeks": 52, "All": None}
 
@@ -29,9 +29,8 @@ def _clicked_week(event, weeks: set[str]) -> str | None:
 def render() -> None:
     scope = scoping.current()
     st.title("Taste trajectory")
-    totals = overview.totals(scope)
-    if totals is None or int(totals["listens"]) == 0:
-        empty.no_listens(scope)
+    totals = empty.totals_or_guide(scope)
+    if totals is None:
         return
     window = st.segmented_control("Window", list(WINDOWS), **state.keep(scope, "traj_window", "26 weeks", WINDOWS))
     weeks = trajectory.weeks(scope, WINDOWS.get(window or "26 weeks"))
