@@ -24,6 +24,19 @@ from sidetrack_pipeline.db.migrate import upgrade
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs a page as `__main__` and leaves it in sys.modules; every later
+    'spawn' child (the analysis pool, the rate-limit processes) would then re-run the dashboard
+    instead of starting. Put pytest's own __main__ back after each test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def pg_root() -> Path:
     # Outside any home directory: as root, pgserver opens the parents of its data dir (o+rx).

@@ -151,7 +151,8 @@ def test_dashboard_renders_from_the_marts(demo_env, demo_runs):
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
-    metrics = {m.label: m.value for m in at.metric}
+    assert not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}   # the default page: Overview
     assert metrics["Listens"] == f"{demo_runs[0][0].row_counts['listen']:,}"
-    assert int(metrics["Weeks"]) >= 70
-    assert len(at.get("plotly_chart")) == 1
+    assert int(metrics["Unique tracks"].replace(",", "")) >= 40
+    assert len(at.get("plotly_chart")) >= 1
