@@ -116,7 +116,7 @@ def test_demo_is_idempotent(demo_runs):
     summaries, counts = demo_runs
     assert counts[0] == counts[1]
     assert summaries[1].import_report.inserted == 0
-    rounded = [[(a, w, d, round(m, 9)) for a, w, d, m in s.change_points] for s in summaries]
+    rounded = [[(a, w, d, round(m, 9), method) for a, w, d, m, method in s.change_points] for s in summaries]
     assert rounded[1] == rounded[0]   # float sums may differ in the last bit between runs
 
 

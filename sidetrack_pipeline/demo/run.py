@@ -29,12 +29,12 @@ class DemoSummary:
     weeks: int = 0
     first_week: date | None = None
     last_week: date | None = None
-    change_points: list[tuple[str, date, str, float]] = field(default_factory=list)
+    change_points: list[tuple[str, date, str, float, str]] = field(default_factory=list)  # axis, week, direction, magnitude, method
     seconds: float = 0.0
 
     @property
     def planted_shift_found(self) -> bool:
-        return any(abs((week - self.shift_week).days) <= 14 for _, week, _, _ in self.change_points)
+        return any(abs((week - self.shift_week).days) <= 14 for _, week, *_ in self.change_points)
 
 
 def _history_tracks(library_dir: Path) -> list[dict]:
@@ -88,8 +88,9 @@ def run_demo(echo=print) -> DemoSummary:
             summary.row_counts[table] = cur.fetchone()[0]
         cur.execute("select count(distinct week), min(week), max(week) from marts.mart_mood_week")
         summary.weeks, summary.first_week, summary.last_week = cur.fetchone()
-        cur.execute("select axis, week, direction, magnitude from marts.mart_change_points order by week, axis")
-        summary.change_points = [(a, w, d, float(m or 0)) for a, w, d, m in cur.fetchall()]
+        cur.execute("select axis, week, direction, magnitude, method from marts.mart_change_points "
+                    "order by week, axis, method")
+        summary.change_points = [(a, w, d, float(m or 0), method) for a, w, d, m, method in cur.fetchall()]
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -100,9 +101,9 @@ def format_summary(s: DemoSummary) -> str:
     lines.append(f"weeks covered: {s.weeks} ({s.first_week} … {s.last_week})")
     lines.append(f"planted regime shift: week of {s.shift_week}")
     lines.append(f"change-points found: {len(s.change_points)}")
-    for axis, week, direction, magnitude in s.change_points:
+    for axis, week, direction, magnitude, method in s.change_points:
         near = "  ← planted shift" if abs((week - s.shift_week).days) <= 14 else ""
-        lines.append(f"  {week}  {axis:<8} {direction:<5} {magnitude:+.3f}{near}")
+        lines.append(f"  {week}  {axis:<8} {direction:<5} {magnitude:+.3f}  {method:<9}{near}")
     lines.append("planted shift detected: " + ("yes" if s.planted_shift_found else "NO"))
     lines.append(f"took {s.seconds:.0f} s")
     lines += ["", "Next:", "  sidetrack dashboard      # the Streamlit dashboard (http://localhost:8501)",
