@@ -1,4 +1,8 @@
-"""Runtime settings, read from the environment (and nothing else) so every process agrees.
+"""Runtime settings, read from the environment so every process agrees.
+
+A few analysis switches can also be set from the dashboard's Settings page (local mode): they are
+kept in $SIDETRACK_HOME/preferences.json (PREFERENCE_KEYS below), which every process reads the
+same way. An environment variable always wins over the file; the file over the default.
 
 SIDETRACK_HOME          where SideTrack keeps its state (embedded database, demo library, caches).
                         Default: /var/lib/sidetrack when running as root (so the embedded
@@ -35,9 +39,18 @@ ANALYSIS_TIMEOUT_SECONDS  per-file wall-clock limit (default 300); ANALYSIS_MEMO
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# The switches the dashboard may set for the whole instance (audio analysis is shared by all users).
+PREFERENCE_KEYS = ("TORCH_DEVICE", "USE_DEMUCS", "EXCERPT_SECONDS", "LEXICON_EXTRA_WORDS")
+PREFERENCES_FILE = "preferences.json"
 
 
 # Both musicnn vocabularies: MSD's tags are mostly genres, MTT's describe sound (loud, soft, fast,
@@ -104,9 +117,47 @@ def _parse_week_start(raw: str) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+def home_dir() -> Path:
+    return Path(os.environ.get("SIDETRACK_HOME") or default_home()).expanduser().resolve()
+
+
+def read_preferences(home: Path | None = None) -> dict[str, str]:
+    """The dashboard-set switches ({} without a file). A file that cannot be read is reported in
+    the log and ignored: the defaults apply, nothing else breaks."""
+    path = (home or home_dir()) / PREFERENCES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return {}
+    return {k: str(v) for k, v in values.items() if k in PREFERENCE_KEYS} if isinstance(values, dict) else {}
+
+
+def write_preferences(values: Mapping[str, str], home: Path | None = None) -> Path:
+    """Merge `values` (PREFERENCE_KEYS only) into the preferences file, atomically."""
+    unknown = set(values) - set(PREFERENCE_KEYS)
+    if unknown:
+        raise ValueError(f"not a preference: {', '.join(sorted(unknown))}")
+    home = home or home_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / PREFERENCES_FILE
+    merged = {**read_preferences(home), **{k: str(v) for k, v in values.items()}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def effective_env(home: Path | None = None) -> dict[str, str]:
+    """os.environ over the preferences file: what the settings are read from."""
+    return {**read_preferences(home), **os.environ}
+
+
 def get_settings() -> Settings:
-    env = os.environ
-    home = Path(env.get("SIDETRACK_HOME") or default_home()).expanduser().resolve()
+    home = home_dir()
+    env = effective_env(home)
     device = env.get("TORCH_DEVICE", "auto").strip().lower() or "auto"
     if device not in {"auto", "cuda", "cpu"}:
         raise ValueError(f"TORCH_DEVICE must be auto, cuda or cpu, not {device!r}")

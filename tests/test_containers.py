@@ -215,9 +215,11 @@ def test_docker_compose_config_accepts_the_files(binary, files, env_file, tmp_pa
         "postgresql://sidetrack:0123456789abcdef0123456789abcdef@db:5432/sidetrack"
     assert user_code["environment"]["TORCH_DEVICE"] == ("cuda" if COMPOSE_GPU in files else "cpu")
     assert config.get("name", "sidetrack") == "sidetrack"  # v2 prints the project name
-    # and without the password it refuses, naming it
-    (tmp_path / "empty.env").write_text(f"AUDIO_LIBRARY={tmp_path}\n")
-    args[2] = str(tmp_path / "empty.env")
+    # and without the password (everything else set) it refuses, naming it
+    kept = [line for line in Path(env_file).read_text().splitlines() if not line.startswith("POSTGRES_PASSWORD=")]
+    (tmp_path / "no-password.env").write_text("\n".join(kept) + "\n")
+    args[2] = str(tmp_path / "no-password.env")
+    run_env["SIDETRACK_ENV_FILE"] = args[2]
     result = subprocess.run(args + ["config"], capture_output=True, text=True, env=run_env, timeout=120)
     assert result.returncode != 0 and "POSTGRES_PASSWORD" in result.stderr
 

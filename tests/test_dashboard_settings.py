@@ -6,7 +6,6 @@ the signed-in user only."""
 from __future__ import annotations
 
 import itertools
-import json
 import socket
 
 import psycopg2
@@ -135,31 +134,61 @@ def test_an_empty_token_asks_for_one(demo_env, listenbrainz, carol):
     assert listenbrainz.requests_to("validate-token") == []
 
 
-def test_lastfm_preferences_lexicon_and_time_zone_are_saved_for_this_user(demo_env, carol):
+def test_lastfm_user_and_time_zone_are_saved_for_this_user(demo_env, carol):
     at = settings_page(carol)
     [w for w in at.text_input if w.label == "Last.fm user name"][0].set_value("carol_fm")
     [b for b in at.button if b.label == "Save Last.fm user"][0].click().run()
     assert one(demo_env.url, """select s.lastfm_user from users u join user_settings s using (user_id)
                                 where u.user_name = %s""", carol) == ("carol_fm",)
 
-    [t for t in at.toggle if t.label.startswith("Measure pumpiness on Demucs stems")][0].set_value(True)
-    [t for t in at.toggle if t.label.startswith("Analyse 30-second excerpts")][0].set_value(True)
-    [w for w in at.text_input if w.label.startswith("Your extra words")][0].set_value("Dreamy,  late night ")
+    # The analysis switches and the lexicon are the server's, not a signed-in user's: read-only here.
+    switches = [t for t in at.toggle if t.label.startswith(("Use the GPU", "Measure pumpiness", "Analyse 30"))]
+    assert len(switches) == 3 and all(t.disabled for t in switches)
+    assert [w for w in at.text_input if w.label.startswith("Extra words")][0].disabled
+
     [s for s in at.selectbox if s.label.startswith("Your time zone")][0].set_value("Asia/Tokyo")
     [b for b in at.button if b.label == "Save settings"][0].click().run()
     assert not problems(at)
-    zone, prefs = one(demo_env.url, """select u.timezone, s.settings::text from users u join user_settings s
-                                       using (user_id) where u.user_name = %s""", carol)
-    assert zone == "Asia/Tokyo"
-    prefs = json.loads(prefs)
-    assert prefs["use_stems"] is True and prefs["excerpt_seconds"] == 30
-    assert prefs["lexicon_extra_words"] == ["dreamy", "late night"]
-
-    [w for w in at.text_input if w.label.startswith("Your extra words")][0].set_value("ok, 9lives!")
-    [b for b in at.button if b.label == "Save settings"][0].click().run()
-    assert any("Not saved" in e.value for e in at.error)
-    assert json.loads(one(demo_env.url, """select s.settings::text from users u join user_settings s using (user_id)
-                                           where u.user_name = %s""", carol)[0])["lexicon_extra_words"] == \
-        ["dreamy", "late night"]
+    assert one(demo_env.url, "select timezone from users where user_name = %s", carol) == ("Asia/Tokyo",)
+    assert not (demo_env.home / "preferences.json").exists()
     # nobody else's settings moved
     assert one(demo_env.url, "select timezone from users where user_name = %s", BOB) == ("America/New_York",)
+
+
+def test_local_mode_switches_drive_the_pipeline_settings(demo_env, monkeypatch):
+    """In local mode the owner's switches land in $SIDETRACK_HOME/preferences.json, which the
+    pipeline's settings and lexicon read; a variable in the environment wins and locks its switch."""
+    from sidetrack_pipeline.scoring.lexicon import load_lexicon
+    from sidetrack_pipeline.settings import get_settings
+    from tests.dashboard_fixtures import local_mode
+
+    for name in ("TORCH_DEVICE", "USE_DEMUCS", "EXCERPT_SECONDS", "LEXICON_EXTRA_WORDS", "LEXICON_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIDETRACK_DASHBOARD_USER", ANA)
+    prefs = demo_env.home / "preferences.json"
+    try:
+        at = open_page(local_mode(), "settings.py")
+        [t for t in at.toggle if t.label.startswith("Use the GPU")][0].set_value(False)
+        [t for t in at.toggle if t.label.startswith("Measure pumpiness on Demucs stems")][0].set_value(True)
+        [t for t in at.toggle if t.label.startswith("Analyse 30-second excerpts")][0].set_value(True)
+        [w for w in at.text_input if w.label.startswith("Extra words")][0].set_value("Dreamy,  late night ")
+        [b for b in at.button if b.label == "Save settings"][0].click().run()
+        assert not problems(at)
+        s = get_settings()
+        assert (s.torch_device, s.use_demucs, s.excerpt_seconds) == ("cpu", True, 30.0)
+        assert {"dreamy", "late night"} <= set(load_lexicon().words)
+
+        # A bad word is refused and nothing changes.
+        [w for w in at.text_input if w.label.startswith("Extra words")][0].set_value("ok, 9lives!")
+        [b for b in at.button if b.label == "Save settings"][0].click().run()
+        assert any("Not saved" in e.value for e in at.error)
+        assert "ok" not in load_lexicon().words
+
+        # The server's environment wins, and the page shows that switch locked.
+        monkeypatch.setenv("TORCH_DEVICE", "auto")
+        assert get_settings().torch_device == "auto"
+        at = open_page(local_mode(), "settings.py")
+        assert [t for t in at.toggle if t.label.startswith("Use the GPU")][0].disabled
+        assert not [t for t in at.toggle if t.label.startswith("Measure pumpiness")][0].disabled
+    finally:
+        prefs.unlink(missing_ok=True)

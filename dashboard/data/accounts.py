@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 
@@ -37,21 +36,11 @@ def settings(db: str, user_id: int) -> dict:
     """What the Settings page shows: never the token itself, only whether one is stored."""
     df = core.scoped_read(db, user_id, """
         select u.user_name, u.timezone, s.listenbrainz_user, s.lastfm_user,
-               s.listenbrainz_token is not null as has_token, coalesce(s.settings, '{}'::jsonb)::text as prefs
+               s.listenbrainz_token is not null as has_token
         from users u left join user_settings s using (user_id) where u.user_id = :user_id""")
     row = df.iloc[0].to_dict()
-    row["prefs"] = json.loads(row["prefs"])
     row["has_token"] = bool(row["has_token"])
     return row
-
-
-def save_preferences(scope: UserScope, prefs: dict) -> None:
-    """Merge `prefs` into user_settings.settings (jsonb) for this user only."""
-    with core.connection(scope) as conn, conn.cursor() as cur:
-        cur.execute("insert into user_settings (user_id) values (%s) on conflict do nothing", (scope.user_id,))
-        cur.execute("update user_settings set settings = settings || %s::jsonb, updated_at = now() "
-                    "where user_id = %s", (json.dumps(prefs), scope.user_id))
-    settings.clear_cache()
 
 
 def set_account(scope: UserScope, **changes) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard import scope as scoping
 from dashboard.components import state
 from dashboard.components.guard import run_page
-from dashboard.data import accounts, listenbrainz
+from dashboard.data import accounts, instance, listenbrainz
 
 
 def _msg(scope, section: str, kind: str, text: str) -> None:
@@ -91,22 +91,33 @@ def render() -> None:
         accounts.set_account(scope, lastfm_user=lastfm.strip() or None)
         st.success("Saved." + (f" Import with `sidetrack import-lastfm --user {scope.user_name}`." if lastfm.strip() else ""))
 
-    st.subheader("Analysis")
-    prefs = mine["prefs"]
-    gpu = st.toggle("Use the GPU when there is one", value=bool(prefs.get("use_gpu", True)), key=state.key(scope, "gpu"))
-    stems = st.toggle("Measure pumpiness on Demucs stems (slower)", value=bool(prefs.get("use_stems", False)),
-                      key=state.key(scope, "stems"))
-    excerpt = st.toggle("Analyse 30-second excerpts instead of whole tracks (faster)",
-                        value=bool(prefs.get("excerpt_seconds", 0)), key=state.key(scope, "excerpts"))
-    st.caption("Stored with your settings. The analysis runs with the server's environment "
-               "(TORCH_DEVICE, USE_DEMUCS, EXCERPT_SECONDS) until it reads these.")
+    st.subheader("Analysis (this SideTrack server)")
+    switches = instance.current()
+    editable = scope.mode == "local"   # shared by every user: only the machine's owner changes them
+    locked = switches.locked
+
+    def _toggle(label: str, value: bool, key: str, env: str) -> bool:
+        return st.toggle(label, value=value, key=state.key(scope, key), disabled=not editable or env in locked,
+                         help=f"Set by {env} in the server's environment." if env in locked else None)
+
+    gpu = _toggle("Use the GPU when there is one", switches.use_gpu, "gpu", "TORCH_DEVICE")
+    stems = _toggle("Measure pumpiness on Demucs stems (slower)", switches.use_stems, "stems", "USE_DEMUCS")
+    excerpt = _toggle(f"Analyse {instance.EXCERPT_SECONDS}-second excerpts instead of whole tracks (faster)",
+                      switches.excerpts, "excerpts", "EXCERPT_SECONDS")
+    if editable:
+        st.caption("These apply to the whole server from the next analysis run (kept in "
+                   "$SIDETRACK_HOME/preferences.json); a variable in the server's environment wins.")
+    else:
+        st.caption("Shared by everyone on this server: its administrator sets them (TORCH_DEVICE, "
+                   "USE_DEMUCS, EXCERPT_SECONDS, LEXICON_EXTRA_WORDS).")
 
     st.subheader("Mood lexicon")
     from sidetrack_pipeline.scoring.lexicon import SEED_GLOSSES, LexiconError, normalise_word
 
     st.caption("Seed words: " + ", ".join(SEED_GLOSSES))
-    extra_text = st.text_input("Your extra words (comma-separated)", value=", ".join(prefs.get("lexicon_extra_words", [])),
-                               key=state.key(scope, "lexicon"))
+    extra_text = st.text_input("Extra words for this server (comma-separated)", value=", ".join(switches.extra_words),
+                               key=state.key(scope, "lexicon"),
+                               disabled=not editable or "LEXICON_EXTRA_WORDS" in locked)
 
     st.subheader("Time zone")
     zones = accounts.timezones().tolist()
@@ -124,8 +135,8 @@ def render() -> None:
         except LexiconError as exc:
             st.error(f"Not saved: {exc}")
             return
-        accounts.save_preferences(scope, {"use_gpu": gpu, "use_stems": stems, "excerpt_seconds": 30 if excerpt else 0,
-                                          "lexicon_extra_words": words})
+        if editable:
+            instance.save(gpu, stems, excerpt, words)
         if zone != scope.timezone:
             accounts.set_account(scope, timezone=zone)
             st.success(f"Saved. Time zone is now {zone}: the weekly views follow after the next "

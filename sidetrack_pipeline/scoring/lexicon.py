@@ -17,11 +17,12 @@ starting with a letter.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from sidetrack_pipeline.settings import effective_env
 
 EXTRA_WORDS_ENV = "LEXICON_EXTRA_WORDS"
 FILE_ENV = "LEXICON_FILE"
@@ -135,7 +136,8 @@ def _extra_from_file(path_text: str) -> list[str]:
 
 def load_lexicon(env: Mapping[str, str] | None = None) -> Lexicon:
     """The seed words plus the user's extra words (env / file), de-duplicated, seed first."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = effective_env()   # LEXICON_EXTRA_WORDS may come from the dashboard's preferences
     extra = _extra_from_env(env.get(EXTRA_WORDS_ENV, ""))
     if env.get(FILE_ENV, "").strip():
         extra += _extra_from_file(env[FILE_ENV].strip())
