@@ -11,7 +11,7 @@
 -- Weekly, incremental (strategy 'user_week', macros/weekly.sql): only the user-weeks being rebuilt.
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
-          post_hook="{{ weekly_analyze() }}",
+          post_hook=["{{ weekly_analyze() }}", "{{ user_week_log_full_if_new() }}"],
           indexes=[{'columns': ['user_id', 'week', 'artist_id'], 'unique': true}]) }}
 
 with tracks as (

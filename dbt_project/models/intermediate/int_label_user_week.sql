@@ -13,7 +13,7 @@
 -- (No unique index: label_id is null for '(no label)'; the grain is tested.)
 -- depends_on: {{ ref('int_user_week_changes') }}
 {{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
-          post_hook="{{ weekly_analyze() }}",
+          post_hook=["{{ weekly_analyze() }}", "{{ user_week_log_full_if_new() }}"],
           indexes=[{'columns': ['user_id', 'week']}]) }}
 
 with tracks as (

@@ -27,8 +27,11 @@
 -- counts as a first build.
 -- The state tables are read by name, not ref(): they are written at the end of the run, after
 -- the weekly models (a ref would be a cycle).
+-- Its post-hook (user_week_log_record(), macros/summary_incremental.sql) records this run's dirty
+-- user-weeks (or a full marker) in the rebuild log intermediate.int_user_week_log, which the
+-- incremental summary marts read.
 -- depends_on: {{ ref('int_track_profile') }}
-{{ config(materialized='table', tags=['weekly']) }}
+{{ config(materialized='table', tags=['weekly'], post_hook="{{ user_week_log_record() }}") }}
 {%- set range = weekly_range() %}
 {%- set state = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_state') %}
 {%- set snapshot = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_track_profile_snapshot') %}

@@ -34,8 +34,27 @@
 -- window pass and the regression sums of all axes are taken in one aggregation (per user ×
 -- artist, a FILTER per axis); only the per-artist results are unpivoted to axes.
 -- Not tagged 'weekly': every row depends on all of the user's weeks.
+--
+-- Incremental (strategy 'summary_delta', macros/summary_incremental.sql; README "Incremental
+-- summary marts"): the rows of (user, artist) depend on all the pair's weeks, so the user-weeks
+-- rebuilt by weekly runs since this mart's last build (the rebuild log after the mart's mark,
+-- tombstones included) invalidate the pairs present in them after the change (in
+-- int_artist_user_week now) or before it (a pair in this table whose observed span
+-- first_week..last_week on some axis holds the week: artists can vanish from a week); see
+-- artist_drift_affected_pairs(). Those pairs' rows are deleted and recomputed from all their
+-- weeks, then drift_rank is recomputed for the users concerned (it ranks all of a user's artists
+-- per axis). Everything is recomputed on a first build, --full-refresh, without a mark, after a
+-- full rebuild of the weekly tables, or when the artist names or the vars (axes,
+-- artist_drift_min_weeks) changed.
+-- depends_on: {{ ref('int_user_week_changes') }}
 {%- set min_weeks = var('artist_drift_min_weeks', 4) | int %}
 {%- set axes = var('axes') %}
+{%- set fingerprint = 'artist_drift:' ~ min_weeks ~ ':' ~ (axes | join(',')) %}
+{{ config(materialized='incremental', incremental_strategy='summary_delta',
+          summary_fingerprint=fingerprint,
+          post_hook="{{ summary_mark_store(config.get('summary_fingerprint', '')) }}",
+          indexes=[{'columns': ['user_id', 'artist_id']}]) }}
+{%- set scope = summary_scope(fingerprint) %}
 {%- if min_weeks < 2 %}
     {{ exceptions.raise_compiler_error("artist_drift_min_weeks must be at least 2 (a slope needs two weeks), got " ~ min_weeks) }}
 {%- endif %}
@@ -60,6 +79,10 @@ artist_weeks as (
         s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
     from {{ ref('int_artist_user_week') }}
+    {%- if scope.partial %}
+    -- partial: only the affected pairs (see the header), with all their weeks
+    where (user_id, artist_id) in ({{ artist_drift_affected_pairs(scope.lo, this) }})
+    {%- endif %}
 ),
 
 -- per axis: the week's position among the artist's observed weeks (k) and their number (w)

@@ -36,8 +36,25 @@
 -- computed from the sums as (sum w*n*value - baseline_mean * sum w*n) / N. `contributors` and the
 -- sum of all contributions come from the same pass as the bounds (per part, then added up).
 -- Not tagged 'weekly': the baseline depends on the 26 weeks before.
+--
+-- Incremental (strategy 'summary_delta', macros/summary_incremental.sql; README "Incremental
+-- summary marts"): the rows of week w depend on the user's weeks w - 26 weeks .. w (the baseline
+-- window and the week itself), so a user-week c rebuilt by a weekly run since this mart's last
+-- build (the rebuild log after the mart's mark, tombstones included) invalidates the user's weeks
+-- c .. c + 182 days. Those rows are deleted and recomputed, from the user's int_mood_user_week
+-- rows of c - 182 .. c + 182 days (every baseline window of the recomputed weeks) and the
+-- contributor sums of the recomputed weeks only. Everything is recomputed on a first build,
+-- --full-refresh, without a mark, after a full rebuild of the weekly tables, or when the artist or
+-- label names or the vars (axes, label_influence_top_k) changed.
+-- depends_on: {{ ref('int_user_week_changes') }}
 {%- set top_k = var('label_influence_top_k', 5) | int %}
 {%- set axes = var('axes') %}
+{%- set fingerprint = 'label_influence:' ~ top_k ~ ':' ~ (axes | join(',')) %}
+{{ config(materialized='incremental', incremental_strategy='summary_delta',
+          summary_fingerprint=fingerprint,
+          post_hook="{{ summary_mark_store(config.get('summary_fingerprint', '')) }}",
+          indexes=[{'columns': ['user_id', 'week']}]) }}
+{%- set scope = summary_scope(fingerprint) %}
 {%- if top_k < 1 %}
     {{ exceptions.raise_compiler_error("label_influence_top_k must be at least 1, got " ~ top_k) }}
 {%- endif %}
@@ -75,6 +92,14 @@ weekly as (
         mood.mean_value as week_mean
     from {{ ref('int_mood_user_week') }} as mood
     inner join axis_names on axis_names.axis = mood.axis
+    {%- if scope.partial %}
+    -- partial: the baseline windows of the weeks recomputed (see the header)
+    where exists (
+        select 1 from {{ summary_changed_weeks(scope.lo) }} as changed
+        where changed.user_id = mood.user_id
+          and mood.week between changed.week - 182 and changed.week + 182
+    )
+    {%- endif %}
 ),
 
 baselined as (
@@ -90,7 +115,16 @@ baselined as (
 ),
 
 weeks as (
-    select * from baselined where baseline_weeks >= 1
+    select * from baselined
+    where baseline_weeks >= 1
+    {%- if scope.partial %}
+      -- partial: only the weeks c .. c + 182 days of the changed user-weeks c
+      and exists (
+        select 1 from {{ summary_changed_weeks(scope.lo) }} as changed
+        where changed.user_id = baselined.user_id
+          and baselined.week between changed.week and changed.week + 182
+      )
+    {%- endif %}
 ),
 
 -- the same, all axes side by side (one row per user-week), for the contributors' join
@@ -119,6 +153,9 @@ contributor_sums as (
         s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
     from {{ ref('int_artist_user_week') }}
+    {%- if scope.partial %}
+    where (user_id, week) in (select user_id, week from weeks_wide)
+    {%- endif %}
 
     union all
 
@@ -132,6 +169,9 @@ contributor_sums as (
         s_{{ axis }} as s{{ loop.index }}
         {%- endfor %}
     from {{ ref('int_label_user_week') }}
+    {%- if scope.partial %}
+    where (user_id, week) in (select user_id, week from weeks_wide)
+    {%- endif %}
 ),
 
 -- per contributor-week, all axes side by side: c<i> = contribution on axis i (null when the

@@ -1,0 +1,241 @@
+{#-
+    Incremental full-history summary marts (mart_label_influence, mart_artist_drift). See README.md,
+    "Incremental summary marts".
+
+    The weekly runs record which user-weeks they rebuilt in the rebuild log
+    `intermediate.int_user_week_log` (user_id, week, seq), written by int_user_week_changes'
+    post-hook (user_week_log_record()) in the same transaction as the dirty set:
+      * seq = pg_current_xact_id() of that transaction: increases from run to run (64-bit, never
+        wraps), so it orders the weekly runs (two weekly runs never run at the same time);
+      * one row per user-week that was ever rebuilt, with the seq of its last rebuild (upsert); a
+        user-week that vanished (all its listens gone, moved by a time-zone change) is dirty in
+        that run, so it is logged too: a tombstone;
+      * a full marker (user_id and week null) when the run rebuilt the weekly tables from scratch
+        (first build, `--full-refresh`, a weekly table created anew): it replaces all rows, since
+        every consumer must then recompute everything anyway.
+    Each summary mart keeps its own high-water mark in `intermediate.summary_mart_marks` (model,
+    seq, fingerprint): the largest seq of the log when it last built (written by its post-hook,
+    in the mart's own transaction, so a failed build leaves the old mark). On the next build it
+    recomputes only what depends on the user-weeks logged after that mark, whatever the weekly
+    runs in between were (plain builds, any number of range runs). It recomputes everything when
+    its table is new (first build, --full-refresh), there is no log or no mark yet, the log has a
+    full marker newer than the mark, or the fingerprint changed (the names the mart copies that
+    the weekly tables do not carry: artist and label names; and the vars it depends on).
+-#}
+
+{% macro user_week_log_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema=generate_schema_name('intermediate', none) | trim,
+                                  identifier='int_user_week_log')) }}
+{%- endmacro %}
+
+
+{% macro summary_marks_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema=generate_schema_name('intermediate', none) | trim,
+                                  identifier='summary_mart_marks')) }}
+{%- endmacro %}
+
+
+{% macro user_week_log_ensure(log) -%}
+    create table if not exists {{ log }} (user_id integer, week date, seq bigint not null);
+    create unique index if not exists int_user_week_log_key on {{ log }} (user_id, week);
+{%- endmacro %}
+
+
+{#- Post-hook of int_user_week_changes: log this run's dirty user-weeks (or a full marker). -#}
+{% macro user_week_log_record() -%}
+    {%- set log = user_week_log_relation() -%}
+    {%- set full_refresh = 'true' if flags.FULL_REFRESH else 'false' -%}
+    {{ user_week_log_ensure(log) }}
+    delete from {{ log }}
+    where {{ full_refresh }} or exists (select 1 from {{ this }} where full_rebuild);
+    insert into {{ log }} (user_id, week, seq)
+    select null, null, pg_current_xact_id()::text::bigint
+    where {{ full_refresh }} or exists (select 1 from {{ this }} where full_rebuild);
+    insert into {{ log }} (user_id, week, seq)
+    select user_id, week, pg_current_xact_id()::text::bigint
+    from {{ this }}
+    where dirty
+      and not {{ full_refresh }}
+      and not exists (select 1 from {{ this }} where full_rebuild)
+    on conflict (user_id, week) do update set seq = excluded.seq
+{%- endmacro %}
+
+
+{#- Post-hook of the weekly tables the summary marts read: a table created anew (dropped by hand,
+    or --full-refresh) holds rows that no dirty set lists, so log a full marker. -#}
+{% macro user_week_log_full_if_new() -%}
+    {%- if not is_incremental() -%}
+    {%- set log = user_week_log_relation() -%}
+    {#- No DDL here (these hooks run in parallel: a create index would deadlock with the inserts).
+        Without a log (never created by int_user_week_changes' hook) there is nothing to mark:
+        the summary marts then recompute everything anyway. -#}
+    do $log_full$
+    begin
+        if to_regclass('{{ log }}') is not null then
+            insert into {{ log }} (user_id, week, seq) values (null, null, pg_current_xact_id()::text::bigint);
+        end if;
+    end
+    $log_full$
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The fingerprint of what a summary mart copies that the log does not track: artist and label
+    names, and `extra` (its vars). -#}
+{% macro summary_fingerprint_sql(extra) -%}
+    select md5(concat_ws('|',
+        {{ dbt.string_literal(extra) }},
+        (select string_agg(artist_id || ':' || name, ',' order by artist_id)
+         from {{ source('sidetrack', 'artist') }}),
+        (select string_agg(label_id || ':' || name, ',' order by label_id)
+         from {{ source('sidetrack_musicbrainz', 'label') }})
+    )) as fingerprint
+{%- endmacro %}
+
+
+{#-
+    At execution: {'partial': whether only the changes since the mart's mark are recomputed,
+    'lo': the mark, 'hi': the log's largest seq now, 'fingerprint': ...}. While parsing: not partial.
+-#}
+{% macro summary_scope(extra) -%}
+    {%- set result = {'partial': false, 'lo': 0, 'hi': 0, 'fingerprint': ''} -%}
+    {%- if not execute -%}
+        {{ return(result) }}
+    {%- endif -%}
+    {%- set fp = run_query(summary_fingerprint_sql(extra)).columns[0].values()[0] -%}
+    {%- do result.update({'fingerprint': fp}) -%}
+    {%- set log = user_week_log_relation() -%}
+    {%- set marks = summary_marks_relation() -%}
+    {#- (to_regclass, not adapter.get_relation: dbt's relation cache is filled at the start of the
+        run, before the hooks create these tables) -#}
+    {%- set exist = run_query("select to_regclass('" ~ log ~ "') is not null, to_regclass('" ~ marks ~ "') is not null").rows[0] -%}
+    {%- if not exist[0] -%}
+        {{ return(result) }}
+    {%- endif -%}
+    {%- set row = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0) from " ~ log).rows[0] -%}
+    {%- do result.update({'hi': row[0] | int}) -%}
+    {%- if not exist[1] or not is_incremental() -%}
+        {{ return(result) }}
+    {%- endif -%}
+    {%- set mark = run_query("select seq, fingerprint from " ~ marks ~ " where model = '" ~ this.identifier ~ "'").rows -%}
+    {%- if mark | length == 0 or mark[0][1] != fp or (row[1] | int) > (mark[0][0] | int) -%}
+        {{ return(result) }}
+    {%- endif -%}
+    {%- if this.identifier == 'mart_artist_drift' -%}
+        {#- A pair is recomputed from all its weeks: when the changes reach more than
+            var('artist_drift_partial_max_share') (a quarter) of the pairs (a new day of a user who plays most of their artists every week), one
+            pass over everything is cheaper than picking the pairs (and re-ranking). Decided here,
+            before anything is written, so the model, the strategy and the hooks agree. -#}
+        {%- set counts = run_query("select (select count(*) from (" ~ artist_drift_affected_pairs(mark[0][0] | int, this)
+                                   ~ ") as affected), (select count(*) from (select distinct user_id, artist_id from "
+                                   ~ this ~ ") as pairs)").rows[0] -%}
+        {%- if (counts[0] | int) > (counts[1] | int) * (var('artist_drift_partial_max_share', 0.25) | float) -%}
+            {{ return(result) }}
+        {%- endif -%}
+    {%- endif -%}
+    {%- do result.update({'partial': true, 'lo': mark[0][0] | int}) -%}
+    {{ return(result) }}
+{%- endmacro %}
+
+
+{#- Post-hook of a summary mart: store its mark (the log's seq it is now up to date with). -#}
+{% macro summary_mark_store(extra) -%}
+    {%- set scope = summary_scope(extra) -%}
+    {%- set marks = summary_marks_relation() -%}
+    create table if not exists {{ marks }} (model text primary key, seq bigint not null, fingerprint text not null);
+    insert into {{ marks }} (model, seq, fingerprint)
+    values ('{{ this.identifier }}', {{ scope.hi }}, '{{ scope.fingerprint }}')
+    on conflict (model) do update set seq = excluded.seq, fingerprint = excluded.fingerprint
+{%- endmacro %}
+
+
+{#- The user-weeks logged after the mark `lo` (tombstones included), as a subquery. -#}
+{% macro summary_changed_weeks(lo) -%}
+    (select user_id, week from {{ user_week_log_relation() }} where seq > {{ lo }} and user_id is not null)
+{%- endmacro %}
+
+
+{#-
+    Strategy 'summary_delta': partial: delete the target's rows that the model recomputed (the
+    model's `summary_delete_predicate`, on the target's rows before the insert), insert the new
+    rows, then the model's `summary_after_insert` (mart_artist_drift re-ranks); not partial: all
+    rows replaced.
+-#}
+{% macro get_incremental_summary_delta_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp = arg_dict['temp_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set scope = summary_scope(config.get('summary_fingerprint', '')) -%}
+    {%- if scope.partial %}
+    delete from {{ target }} as target
+    where {{ summary_delete_predicate(model.name, 'target', scope.lo) }};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ temp }};
+    {{ summary_after_insert(model.name, target, scope.lo) }}
+    {%- else %}
+    delete from {{ target }};
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ temp }};
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Which of the target's rows (alias t) a partial build recomputes. -#}
+{% macro summary_delete_predicate(name, t, lo) -%}
+    {%- if name == 'mart_label_influence' -%}
+    {#- week c changed: weeks c .. c + 26 weeks (their baseline window holds c) -#}
+    exists (
+        select 1 from {{ summary_changed_weeks(lo) }} as changed
+        where changed.user_id = {{ t }}.user_id
+          and {{ t }}.week between changed.week and changed.week + 182
+    )
+    {%- elif name == 'mart_artist_drift' -%}
+    ({{ t }}.user_id, {{ t }}.artist_id) in ({{ artist_drift_affected_pairs(lo, this) }})
+    {%- else -%}
+    {{ exceptions.raise_compiler_error("summary_delta: no delete predicate for " ~ name) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro summary_after_insert(name, target, lo) -%}
+    {%- if name == 'mart_artist_drift' -%}
+    {#- drift_rank orders all of a user's artists per axis: re-rank the users that changed -#}
+    update {{ target }} as t
+    set drift_rank = ranked.drift_rank
+    from (
+        select
+            user_id, artist_id, axis,
+            row_number() over (
+                partition by user_id, axis
+                order by round(abs(fitted_change) * 1e12) desc, artist_id
+            )::integer as drift_rank
+        from {{ target }}
+        where user_id in (select user_id from {{ summary_changed_weeks(lo) }} as changed)
+    ) as ranked
+    where ranked.user_id = t.user_id and ranked.artist_id = t.artist_id and ranked.axis = t.axis
+      and ranked.drift_rank <> t.drift_rank;
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    mart_artist_drift: the (user, artist) pairs whose rows depend on a user-week logged after `lo`:
+    present in such a week now (int_artist_user_week after the change), or present before the
+    change: a pair with rows in the mart (relation `mart`, as the last build left it) whose
+    observed span [first_week, last_week] on some axis holds the week. (A pair without rows had
+    fewer than min_weeks observed weeks on every axis; losing a week cannot give it rows, gaining
+    one makes it present now.)
+-#}
+{% macro artist_drift_affected_pairs(lo, mart) -%}
+    select aw.user_id, aw.artist_id
+    from {{ ref('int_artist_user_week') }} as aw
+    inner join {{ summary_changed_weeks(lo) }} as changed
+        on changed.user_id = aw.user_id and changed.week = aw.week
+    union
+    select m.user_id, m.artist_id
+    from {{ mart }} as m
+    inner join {{ summary_changed_weeks(lo) }} as changed
+        on changed.user_id = m.user_id and changed.week between m.first_week and m.last_week
+{%- endmacro %}
