@@ -269,13 +269,16 @@ the partial-parse manifest, the adapter, writing the artifacts), which no model 
 smaller (an empty selection measures it). The weekly models recompute only the dirty user-weeks;
 the rest of an incremental run is the one scan of `listen` for the fingerprints
 (int_user_week_changes), rebuilding int_track_profile (per track), the full-history marts, re-creating
-the views and the data tests. The full-history marts read only weekly tables, but two of them read
-big ones: mart_artist_drift (a window and the regression sums over int_artist_user_week) and
-mart_label_influence (every artist and label contribution of every user-week against its baseline)
-each go over all ~625,000 user × week × artist rows; this synthetic library spreads every user's
-listens uniformly over 2,000 artists (about 1,200 artists per user-week), far more than real
-listening, so these two marts take most of an incremental run here; mart_overview counts distinct
-tracks over int_user_week_tracks.
+the views and the data tests. The full-history marts read only weekly tables; the two that read
+the big ones (~625,000 user × week × artist rows) are incremental from the rebuild log
+(dbt_project/README.md, "Incremental summary marts"): mart_label_influence recomputes only the
+weeks whose 26-week baseline holds a rebuilt user-week, mart_artist_drift only the (user, artist)
+pairs heard in a rebuilt user-week, or everything in one pass when more than a quarter of its pairs
+are affected. This synthetic library spreads every user's listens uniformly over 2,000 artists
+(about 1,200 artists per user-week, far more than real listening), so a new day touches most
+pairs and mart_artist_drift is recomputed in full after it (a nothing-changed re-build and the
+label influence skip nearly all work); mart_overview counts distinct tracks over
+int_user_week_tracks.
 Start-up is larger for the `--vars` partition run and the `--exclude` run after it: dbt's partial
 parsing is keyed on the vars, so a run whose `--vars` differ from the previous run's (every
 partition range, and the first run without vars after one) re-parses the whole project (the

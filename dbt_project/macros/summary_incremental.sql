@@ -144,6 +144,9 @@
 {% macro summary_mark_store(extra) -%}
     {%- set scope = summary_scope(extra) -%}
     {%- set marks = summary_marks_relation() -%}
+    -- (the two marts' hooks run in parallel: the lock, held to the end of the transaction, keeps
+    -- two concurrent "create table if not exists" from colliding in the catalog)
+    select pg_advisory_xact_lock(hashtext('{{ marks }}'));
     create table if not exists {{ marks }} (model text primary key, seq bigint not null, fingerprint text not null);
     insert into {{ marks }} (model, seq, fingerprint)
     values ('{{ this.identifier }}', {{ scope.hi }}, '{{ scope.fingerprint }}')
