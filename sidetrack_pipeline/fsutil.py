@@ -19,10 +19,15 @@ def file_sha256(path: Path) -> str:
 
 
 @contextmanager
-def temporary_env(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore the old values."""
+def temporary_env(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set environment variables (None: unset) for the duration of the block, then restore the
+    old values."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:

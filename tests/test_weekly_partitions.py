@@ -327,3 +327,20 @@ def test_rematerializing_a_week_is_idempotent(backfilled):
         assert isinstance(_sensor_answer(instance, week_run), dg.RunRequest)
         for run in (marts_run, backfill_marts, backfill_weekly):
             assert isinstance(_sensor_answer(instance, run), dg.SkipReason), run.job_name
+
+
+def test_the_week_range_reaches_dbt_only_through_its_own_call(monkeypatch):
+    """dbt gets the partition range as SIDETRACK_WEEK_START/_END set around its one call; a call
+    without a range runs with both unset even when this process has them; nothing leaks after."""
+    import datetime as dt
+    import os
+
+    from sidetrack_pipeline.defs.assets.dbt import WEEK_ENV, week_range_env
+
+    monkeypatch.setenv("SIDETRACK_WEEK_START", "2020-01-06")
+    monkeypatch.delenv("SIDETRACK_WEEK_END", raising=False)
+    with week_range_env():
+        assert not any(name in os.environ for name in WEEK_ENV)
+    with week_range_env(dt.date(2026, 1, 5), dt.date(2026, 1, 19)):
+        assert [os.environ[name] for name in WEEK_ENV] == ["2026-01-05", "2026-01-19"]
+    assert os.environ["SIDETRACK_WEEK_START"] == "2020-01-06" and "SIDETRACK_WEEK_END" not in os.environ

@@ -31,6 +31,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_as
 from sidetrack_pipeline.defs.dbt_project import dbt_project, ensure_manifest
 from sidetrack_pipeline.defs.partitions import weekly_partitions, window_dates
 from sidetrack_pipeline.defs.resources import DatabaseResource
+from sidetrack_pipeline.fsutil import temporary_env
 
 WEEKLY_TAG = "weekly"
 
@@ -74,20 +75,10 @@ def week_range_env(first: date | None = None, end: date | None = None) -> Iterat
     subprocess, inside the call. So the variables are set only around that call and restored right
     after (under a lock, for threads of this process); the dbt process keeps its copy, nothing leaks
     into later steps."""
-    values = {} if first is None else {WEEK_ENV[0]: first.isoformat(), WEEK_ENV[1]: end.isoformat()}
-    with _WEEK_ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in WEEK_ENV}
-        try:
-            for name in WEEK_ENV:
-                os.environ.pop(name, None)
-            os.environ.update(values)
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    values = {WEEK_ENV[0]: None, WEEK_ENV[1]: None} if first is None else \
+        {WEEK_ENV[0]: first.isoformat(), WEEK_ENV[1]: end.isoformat()}
+    with _WEEK_ENV_LOCK, temporary_env(values):
+        yield
 
 
 @dbt_assets(manifest=MANIFEST, project=dbt_project, dagster_dbt_translator=SideTrackDbtTranslator(),
