@@ -107,7 +107,7 @@ def test_planted_shift_is_found(demo_runs):
     summary = demo_runs[0][0]
     near = [cp for cp in summary.change_points if abs((cp[1] - summary.shift_week).days) <= 14]
     assert near, f"no change-point within 2 weeks of {summary.shift_week}: {summary.change_points}"
-    directions = {axis: direction for axis, _, direction, _ in near}
+    directions = {axis: direction for axis, _, direction, *_ in near}
     # the shift goes to dense, minor-key listening: energy up and/or valence down
     assert directions.get("energy", "up") == "up" and directions.get("valence", "down") == "down"
 
