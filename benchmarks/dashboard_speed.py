@@ -417,14 +417,7 @@ def plan_excerpt(plan: str, lines: int = 14) -> str:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = results_section.cpu_name()
     mem = "?"
     try:
         kb = int(next(li for li in Path("/proc/meminfo").read_text().splitlines()

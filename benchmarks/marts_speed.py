@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 import psycopg2
 
+import results_section  # benchmarks/ is on sys.path when run as a script (or imported from there)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DBT_DIR = REPO / "dbt_project"
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-BEGIN, END = "<!-- BEGIN marts-build -->", "<!-- END marts-build -->"
 BENCH_DIR = Path(tempfile.gettempdir()) / "sidetrack-bench" / "marts-build"
 SELECT = ["--select", "@tag:weekly"]
 SUMMARY_MARTS = ["mart_vibe_summary", "mart_artist_drift", "mart_label_influence"]
@@ -139,16 +139,6 @@ def scalar(url: str, sql: str):
         conn.close()
 
 
-def write_section(text: str) -> None:
-    content = RESULTS.read_text() if RESULTS.exists() else ""
-    section = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in content and END in content:
-        head, rest = content.split(BEGIN, 1)
-        content = head + section + rest.split(END, 1)[1]
-    else:
-        content = content.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(content)
-
 
 def run_steps(url: str, select: list[str], rng: np.random.Generator, n_listens: int) -> tuple[dict, str, int]:
     """Full build, unchanged re-build, re-build after a new day, then the Dagster-style pair."""
@@ -194,6 +184,18 @@ def table(steps: dict) -> str:
         f"| {m['load']:.1f} | {targets.get(name, '')} |" for name, m in steps.items())
 
 
+
+def admin_sql(admin: str, *statements: str) -> None:
+    """Database-level statements (create/drop database) outside a transaction."""
+    conn = psycopg2.connect(admin)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        conn.close()
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listens", type=int, default=1_000_000)
@@ -211,12 +213,8 @@ def main() -> None:
     fill(url, args.listens, rng)
     fill_s = time.perf_counter() - t0
     # The same data, untouched by dbt, for the second variant.
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('drop database if exists "bench_marts_b"')
-        cur.execute('create database "bench_marts_b" template "bench_marts"')
-    conn.close()
+    admin_sql(admin, 'drop database if exists "bench_marts_b"',
+              'create database "bench_marts_b" template "bench_marts"')
     url_b = url.replace("/bench_marts?", "/bench_marts_b?")
     exclude = ["--exclude", *SUMMARY_MARTS, *SUMMARY_WEEKLY]
     runs = {
@@ -225,12 +223,7 @@ def main() -> None:
         "without the summary marts and their weekly models (`--exclude " + " ".join(SUMMARY_MARTS + SUMMARY_WEEKLY) + "`)":
             run_steps(url_b, SELECT + exclude, np.random.default_rng(7), args.listens),
     }
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute('drop database if exists "bench_marts"')
-        cur.execute('drop database if exists "bench_marts_b"')
-    conn.close()
+    admin_sql(admin, 'drop database if exists "bench_marts"', 'drop database if exists "bench_marts_b"')
     embedded.stop(pgdata)
     cpus = os.cpu_count()
     parts = []
@@ -287,7 +280,7 @@ execution, never while parsing) re-parses nothing.
 """
     print(text)
     if not args.no_write:
-        write_section(text)
+        results_section.write_section("marts-build", text)
 
 
 if __name__ == "__main__":

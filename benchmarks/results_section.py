@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -22,3 +23,14 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> None:
     else:
         content = content.rstrip("\n") + ("\n\n" if content else "") + block + "\n"
     path.write_text(content)
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (what every benchmark section reports)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
