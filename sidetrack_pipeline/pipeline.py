@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sidetrack_pipeline.settings import get_settings
 
-# MusicBrainz (1 request/s) and Last.fm work: one step at a time across all runs.
+# MusicBrainz (1 request/s), Last.fm and GPU (embeddings, stems) work: one step at a time in each
+# pool across all runs.
 CONCURRENCY_YAML = """concurrency:
   pools:
     default_limit: 1

@@ -83,6 +83,10 @@ class Settings:
     lastfm_sync_interval_minutes: int = 1440
     aggregate_weeks_start: dt.date = DEFAULT_AGGREGATE_WEEKS_START
     aggregate_weeks_interval_minutes: int = 60
+    audio_scan_interval_seconds: int = 300     # how often audio_root_sensor looks at AUDIO_ROOT
+    audio_settle_seconds: int = 60             # a file must be this old to be analysed (copying)
+    api_retry_attempts: int = 3                # Dagster step retries of the web-API assets
+    api_retry_delay_seconds: float = 30.0      # first retry's delay; doubles each time, ± jitter
 
     @property
     def pgdata(self) -> Path:
@@ -179,4 +183,8 @@ def get_settings() -> Settings:
         aggregate_weeks_start=(_parse_week_start(env["AGGREGATE_WEEKS_START"]) if env.get("AGGREGATE_WEEKS_START")
                                else DEFAULT_AGGREGATE_WEEKS_START),
         aggregate_weeks_interval_minutes=int(env.get("AGGREGATE_WEEKS_INTERVAL_MINUTES") or 60),
+        audio_scan_interval_seconds=int(env.get("AUDIO_SCAN_INTERVAL_SECONDS") or 300),
+        audio_settle_seconds=int(env.get("AUDIO_SETTLE_SECONDS") or 60),
+        api_retry_attempts=int(env.get("API_RETRY_ATTEMPTS") or 3),
+        api_retry_delay_seconds=float(env.get("API_RETRY_DELAY_SECONDS") or 30),
     )

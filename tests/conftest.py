@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# Dagster step retries of the web-API assets wait 0 s here (30 s, doubling, in production): the
+# policy is built when the definitions are imported, so this must precede every test module.
+os.environ.setdefault("API_RETRY_DELAY_SECONDS", "0")
+
 from sidetrack_pipeline.models.musicnn.fetch import WHEEL_NAME, download_wheel, fetch_musicnn
 from sidetrack_pipeline.models.registry import is_cached
 

@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 
 from sidetrack_pipeline.defs import defs
-from sidetrack_pipeline.defs.assets.sources import (lastfm_listens, lastfm_tags, listenbrainz_listens,
+from sidetrack_pipeline.defs.assets.sources import (api_retry_policy, lastfm_listens, lastfm_tags, listenbrainz_listens,
                                                     musicbrainz_metadata, track_graph)
 from sidetrack_pipeline.defs.automation import interval_cron, user_partitions_sensor
 from sidetrack_pipeline.defs.resources import (DatabaseResource, LastfmResource, ListenBrainzResource,
@@ -90,6 +90,31 @@ def test_sync_listens_partition_merges_both_sources(db_url, sidetrack_env, fake_
     assert second["inserted"].value == 0
 
 
+def test_a_failed_sync_step_is_retried_from_its_cursor(db_url, sidetrack_env):
+    """The client gives up (one attempt per request here); Dagster's retry policy re-runs the
+    step, which resumes from the committed cursor: every listen arrives exactly once."""
+    recordings = make_recordings(10)
+    plays = [(START + 300 * i, i % 10) for i in range(60)]
+    with FakeListenBrainz() as lb:
+        lb.add_user("dora_lb", [listen_json(ts, recordings[r], "dora_lb") for ts, r in plays])
+        lb.inject("503", times=2, after=1)  # the second and third page requests fail
+        with psycopg2.connect(db_url) as conn:
+            set_user(conn, "dora", listenbrainz_user="dora_lb")
+        resources = {"database": DatabaseResource(url=db_url),
+                     "listenbrainz": ListenBrainzResource(base_url=lb.url, timeout_s=5.0, retry_attempts=1,
+                                                          retry_backoff_s=0.0)}
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions("users", ["dora"])
+            result = dg.materialize([listenbrainz_listens], partition_key="dora", resources=resources,
+                                    instance=instance)
+            assert result.success
+            retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+            assert len(retries) == 2
+            assert [kind for kind, _ in lb.fault_log] == ["503", "503"]
+    with psycopg2.connect(db_url) as conn:
+        assert _listens(conn, "dora") == {"listenbrainz": 60}
+
+
 def test_web_metadata_assets_skip_without_configuration(db_url, sidetrack_env, monkeypatch):
     monkeypatch.delenv("MUSICBRAINZ_CONTACT", raising=False)
     monkeypatch.delenv("LASTFM_API_KEY", raising=False)
@@ -112,10 +137,25 @@ def test_definitions_wire_jobs_schedules_and_pools():
     assert dg.AssetKey("listenbrainz_listens") not in full and dg.AssetKey("musicbrainz_metadata") in full
     assert dg.AssetKey("personal_scores") not in full and dg.AssetKey("smoothed_scores") in full
     assert {s.name for s in repo.schedule_defs} == {"sync_listens_schedule", "sync_lastfm_tags_schedule",
-                                                    "aggregate_weeks_schedule"}
+                                                    "aggregate_weeks_schedule", "health_checks_schedule"}
     by_key = repo.assets_defs_by_key
     assert by_key[dg.AssetKey("musicbrainz_metadata")].op.pool == "musicbrainz"
     assert by_key[dg.AssetKey("lastfm_tags")].op.pool == "lastfm"
+    assert by_key[dg.AssetKey("learned_embeddings")].op.pool == "gpu"
+    assert by_key[dg.AssetKey("stem_pumpiness_scores")].op.pool == "gpu"
+    # Every web-API asset retries with exponential backoff; local work does not.
+    for name in ("listenbrainz_listens", "lastfm_listens", "lastfm_tags", "musicbrainz_metadata"):
+        policy = by_key[dg.AssetKey(name)].op.retry_policy
+        assert policy is not None and policy.backoff == dg.Backoff.EXPONENTIAL and policy.max_retries >= 1
+    assert by_key[dg.AssetKey("audio_features")].op.retry_policy is None
+
+
+def test_api_retry_policy_follows_the_settings(monkeypatch):
+    monkeypatch.setenv("API_RETRY_ATTEMPTS", "5")
+    monkeypatch.setenv("API_RETRY_DELAY_SECONDS", "12.5")
+    policy = api_retry_policy()
+    assert (policy.max_retries, policy.delay, policy.backoff, policy.jitter) == (
+        5, 12.5, dg.Backoff.EXPONENTIAL, dg.Jitter.PLUS_MINUS)
 
 
 @pytest.mark.parametrize("minutes,cron", [(15, "*/15 * * * *"), (60, "0 */1 * * *"),

@@ -25,6 +25,7 @@ from sidetrack_pipeline.defs.assets.analytics import taste_trajectory
 from sidetrack_pipeline.defs.assets.dbt import WEEKLY_DBT_ASSETS, sidetrack_dbt_models
 from sidetrack_pipeline.defs.assets.mixtapes import weekly_mixtapes
 from sidetrack_pipeline.defs.assets.personal import personal_scores
+from sidetrack_pipeline.defs.checks import health_checks_job
 from sidetrack_pipeline.defs.assets.sources import (lastfm_listens, lastfm_tags, listenbrainz_listens,
                                                     users_partitions)
 from sidetrack_pipeline.defs.partitions import last_key, range_tags, weekly_partitions
@@ -135,7 +136,13 @@ def build_schedules() -> list[dg.ScheduleDefinition]:
         name="aggregate_weeks_schedule", job=weekly_aggregates_job,
         cron_schedule=interval_cron(settings.aggregate_weeks_interval_minutes),
         execution_fn=_aggregate_weeks_run, default_status=dg.DefaultScheduleStatus.RUNNING)
-    return [listens, tags, weeks]
+    health = dg.ScheduleDefinition(
+        name="health_checks_schedule", job=health_checks_job,
+        cron_schedule=interval_cron(settings.ingest_listens_interval_minutes),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every data check (duplicates, score ranges, coverage, freshness) on the "
+                    "listens interval, so a stalled sync shows up even when nothing runs.")
+    return [listens, tags, weeks, health]
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

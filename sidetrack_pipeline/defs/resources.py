@@ -56,13 +56,17 @@ class ListenBrainzResource(dg.ConfigurableResource):
 
     base_url: str | None = None   # default: LISTENBRAINZ_BASE_URL, else the public API
     timeout_s: float = 30.0
+    retry_attempts: int = 6       # tries per request (429/5xx/connection errors), the first included
+    retry_backoff_s: float = 1.0  # first back-off; doubles, jittered
 
     def client(self):
-        from sidetrack_pipeline.sources.listenbrainz_api import DEFAULT_BASE_URL, ListenBrainzClient
+        from sidetrack_pipeline.sources.listenbrainz_api import (DEFAULT_BASE_URL, ListenBrainzClient,
+                                                                 RetryPolicy)
 
         return ListenBrainzClient(
             self.base_url or os.environ.get("LISTENBRAINZ_BASE_URL") or DEFAULT_BASE_URL,
-            timeout_s=self.timeout_s)
+            timeout_s=self.timeout_s,
+            retry=RetryPolicy(attempts=self.retry_attempts, backoff_s=self.retry_backoff_s))
 
 
 class LastfmResource(dg.ConfigurableResource):

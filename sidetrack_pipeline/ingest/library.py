@@ -29,8 +29,9 @@ AUDIO_EXTENSIONS = {".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".
 # audio_file columns that say who the file is (beets may fill those the tags lack).
 IDENTITY_FIELDS = ("recording_mbid", "artist_mbid", "release_mbid", "isrc", "artist", "title", "album")
 
-__all__ = ["BeetsImportReport", "MatchRateReport", "MatchReport", "ReconcileReport", "ScanReport",
-           "import_beets", "match_files", "match_report", "reconcile_catalogue", "scan_library"]
+__all__ = ["BeetsImportReport", "LibraryChanges", "MatchRateReport", "MatchReport", "ReconcileReport",
+           "ScanReport", "import_beets", "library_changes", "match_files", "match_report",
+           "reconcile_catalogue", "scan_library"]
 
 
 @dataclass
@@ -59,6 +60,65 @@ def _identity(tags, old: dict | None) -> tuple[dict, list[str]]:
 
 def _audio_paths(root: Path):
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+
+
+@dataclass(frozen=True)
+class LibraryChanges:
+    """Files under a library root that differ from what the last scan recorded."""
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()     # size or mtime differs from the recorded file
+    removed: tuple[str, ...] = ()
+    settling: tuple[str, ...] = ()    # new or changed, but written too recently (still copying?)
+
+    @property
+    def to_analyse(self) -> tuple[str, ...]:
+        return tuple(sorted(self.new + self.changed))
+
+    def fingerprint(self, stats: dict[str, tuple[int, float]]) -> str:
+        """One key per distinct state of the changed files (a sensor's run key)."""
+        import hashlib
+
+        text = "\n".join(f"{p}\t{stats[p][0]}\t{stats[p][1]}" for p in self.to_analyse)
+        text += "\n--removed--\n" + "\n".join(sorted(self.removed))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def library_changes(conn, root: Path, settle_seconds: float = 0.0, now: float | None = None,
+                    ) -> tuple[LibraryChanges, dict[str, tuple[int, float]]]:
+    """What `scan_library` would read: new and changed files (by size and mtime, no hashing) and
+    files gone from disk, without writing anything. Files modified less than `settle_seconds`
+    ago are reported as settling, not changed, so a half-copied album waits for its last file.
+    Returns the changes and the (size, mtime) of every changed file."""
+    import time
+
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"audio library {root} is not a folder (not mounted?)")
+    now = time.time() if now is None else now
+    with conn.cursor() as cur:
+        cur.execute("select path, size_bytes, mtime from audio_file")
+        known = {path: (size, mtime) for path, size, mtime in cur.fetchall()}
+    new, changed, settling, stats, seen = [], [], [], {}, set()
+    for path in _audio_paths(root):
+        key = str(path.resolve())
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        state = (stat.st_size, stat.st_mtime)
+        if known.get(key) == state:
+            continue
+        if now - stat.st_mtime < settle_seconds:
+            settling.append(key)
+            continue
+        stats[key] = state
+        (changed if key in known else new).append(key)
+    inside = str(root.resolve()).rstrip(os.sep) + os.sep
+    removed = [p for p in known if p not in seen and (p.startswith(inside) or not os.path.exists(p))]
+    return LibraryChanges(tuple(new), tuple(changed), tuple(sorted(removed)), tuple(settling)), stats
 
 
 def scan_library(conn, root: Path) -> ScanReport:

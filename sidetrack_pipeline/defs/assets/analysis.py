@@ -15,8 +15,17 @@ from sidetrack_pipeline.settings import get_settings
 _COMMIT_EVERY = 16
 
 
+class AnalysisScope(dg.Config):
+    """Which files a run analyses: every file that needs it (None, the default), or only these
+    paths (what `audio_root_sensor` found new or changed; [] = none). A listed file whose
+    features are already current is not analysed again."""
+
+    paths: list[str] | None = None
+
+
 @dg.asset(group_name="analysis", deps=[track_files], kinds={"python", "essentia"})
-def audio_features(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+def audio_features(context: dg.AssetExecutionContext, config: AnalysisScope,
+                   database: DatabaseResource) -> dg.MaterializeResult:
     """Essentia features (BPM, key/mode, loudness, spectral centroid, onset rate, stereo width,
     pumpiness, …) for every matched file not yet analysed with this content hash and analyser
     version. Files are analysed in a process pool; a file that fails gets a row in
@@ -25,6 +34,9 @@ def audio_features(context: dg.AssetExecutionContext, database: DatabaseResource
     settings = get_settings()
     with database.connect() as conn, conn.cursor() as cur:
         todo = store.tracks_to_analyze(cur, ANALYZER_VERSION)
+    if config.paths is not None:
+        wanted = set(config.paths)
+        todo = [row for row in todo if row[1] in wanted]
     by_path = {path: (track_id, digest) for track_id, path, digest in todo}
     context.log.info(f"{len(todo)} files to analyse with {settings.analysis_workers} workers")
     started, done, errors, audio_seconds = time.perf_counter(), 0, 0, 0.0
@@ -49,7 +61,9 @@ def audio_features(context: dg.AssetExecutionContext, database: DatabaseResource
         "analyzer_version": ANALYZER_VERSION, "analysed_this_run": done, "errors_this_run": errors,
         "tracks_per_second": round(done / elapsed, 3) if elapsed > 0 and done else 0.0,
         "realtime_factor": round(audio_seconds / elapsed, 1) if elapsed > 0 and done else 0.0,
-        "tracks_with_features": total, "files_with_errors": total_errors})
+        "tracks_with_features": total, "files_with_errors": total_errors,
+        "scope": "every file that needs it" if config.paths is None else f"{len(config.paths)} listed files",
+        "files_this_run": dg.MetadataValue.json(sorted(by_path)[:200])})
 
 
 def _save(database: DatabaseResource, by_path: dict, results: list, context) -> tuple[int, int, float]:

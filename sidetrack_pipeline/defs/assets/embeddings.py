@@ -24,7 +24,7 @@ def _oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-@dg.asset(group_name="analysis", deps=[track_files], kinds={"pytorch", "pgvector"})
+@dg.asset(group_name="analysis", deps=[track_files], kinds={"pytorch", "pgvector"}, pool="gpu")
 def learned_embeddings(context: dg.AssetExecutionContext, database: DatabaseResource,
                        device: DeviceResource) -> dg.MaterializeResult:
     """musicnn (EMBEDDING_MODEL, default msd-musicnn): per track the 50 tag probabilities

@@ -12,10 +12,24 @@ import dagster as dg
 
 from sidetrack_pipeline.defs.resources import (DatabaseResource, LastfmResource, ListenBrainzResource,
                                                MusicBrainzResource)
+from sidetrack_pipeline.settings import get_settings
 from sidetrack_pipeline.users import get_user
 
 GROUP = "sources"
 users_partitions = dg.DynamicPartitionsDefinition(name="users")
+
+
+def api_retry_policy() -> dg.RetryPolicy:
+    """Step retries for the web-API assets, on top of the clients' own per-request retries: a
+    sync that still fails (a long 503 outage, a connection reset mid-page) is re-run from its
+    committed cursor after API_RETRY_DELAY_SECONDS, doubling, with jitter, API_RETRY_ATTEMPTS
+    times. Read when the code location loads."""
+    settings = get_settings()
+    return dg.RetryPolicy(max_retries=settings.api_retry_attempts, delay=settings.api_retry_delay_seconds,
+                          backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+API_RETRY = api_retry_policy()
 
 
 def _skip(context, reason: str) -> dg.MaterializeResult:
@@ -24,6 +38,7 @@ def _skip(context, reason: str) -> dg.MaterializeResult:
 
 
 @dg.asset(group_name=GROUP, partitions_def=users_partitions, kinds={"python", "postgres"},
+          retry_policy=API_RETRY,
           description="The user's ListenBrainz history via the API: full backfill once, then "
                       "incremental from a cursor committed with each page (into `listen`).")
 def listenbrainz_listens(context: dg.AssetExecutionContext, database: DatabaseResource,
@@ -46,7 +61,7 @@ def listenbrainz_listens(context: dg.AssetExecutionContext, database: DatabaseRe
 # After ListenBrainz: when both sources have a play, the one kept is ListenBrainz's, which
 # usually carries MusicBrainz IDs (parity merging keeps the first stored).
 @dg.asset(group_name=GROUP, partitions_def=users_partitions, kinds={"python", "postgres"},
-          pool="lastfm", deps=[listenbrainz_listens],
+          pool="lastfm", deps=[listenbrainz_listens], retry_policy=API_RETRY,
           description="The user's Last.fm scrobbles (user.getRecentTracks), merged with the same "
                       "plays from ListenBrainz (parity), into `listen`.")
 def lastfm_listens(context: dg.AssetExecutionContext, database: DatabaseResource,
@@ -67,7 +82,7 @@ def lastfm_listens(context: dg.AssetExecutionContext, database: DatabaseResource
 
 
 @dg.asset(group_name=GROUP, deps=["tracks", "artists"], kinds={"python", "postgres"},
-          pool="lastfm",
+          pool="lastfm", retry_policy=API_RETRY,
           description="Last.fm top tags of listened tracks and artists (`track_tag`, "
                       "`artist_tag`, source lastfm), cached with a TTL in `api_cache`.")
 def lastfm_tags(context: dg.AssetExecutionContext, database: DatabaseResource,
@@ -82,7 +97,7 @@ def lastfm_tags(context: dg.AssetExecutionContext, database: DatabaseResource,
 
 
 @dg.asset(group_name=GROUP, deps=["tracks", "artists", "releases"], kinds={"python", "postgres"},
-          pool="musicbrainz",
+          pool="musicbrainz", retry_policy=API_RETRY,
           description="MusicBrainz metadata of catalogue tracks: recording, artist credits, "
                       "releases, labels, ISRCs, tags/genres, remix/cover relations; lookups by "
                       "MBID, search fallback for the rest; responses cached in `api_cache`.")

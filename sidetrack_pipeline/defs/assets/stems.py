@@ -13,7 +13,7 @@ from sidetrack_pipeline.settings import get_settings
 STEM_SR = 44100
 
 
-@dg.asset(group_name="analysis", deps=[audio_features], kinds={"pytorch", "demucs"})
+@dg.asset(group_name="analysis", deps=[audio_features], kinds={"pytorch", "demucs"}, pool="gpu")
 def stem_pumpiness_scores(context: dg.AssetExecutionContext, database: DatabaseResource,
                           device: DeviceResource) -> dg.MaterializeResult:
     """With USE_DEMUCS=true: separate each analysed track with Demucs (weights from
