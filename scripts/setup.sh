@@ -13,11 +13,13 @@ fi
 
 # System packages the pipeline and tests use (ffmpeg: decoding formats libsndfile lacks;
 # fpcalc from libchromaprint-tools: acoustic fingerprints of library files, optional at run time;
-# chromium + an emoji font: the dashboard's real-browser test and its screenshots).
+# chromium + an emoji font: the dashboard's real-browser test and its screenshots; redis-server:
+# the Celery executor test's broker).
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v fpcalc >/dev/null || need+=(libchromaprint-tools)
 command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
 [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || need+=(fonts-noto-color-emoji)
 if ((${#need[@]})) && command -v apt-get >/dev/null; then
     SUDO=$([[ $(id -u) == 0 ]] && echo "" || echo sudo)
