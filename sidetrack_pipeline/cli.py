@@ -19,6 +19,7 @@ from sidetrack_pipeline.cli_labels import labels_app
 from sidetrack_pipeline.cli_mixtape import mixtape
 from sidetrack_pipeline.cli_progress import progress
 from sidetrack_pipeline.cli_sources import register as register_source_commands
+from sidetrack_pipeline.cli_status import status
 from sidetrack_pipeline.cli_users import users_app
 from sidetrack_pipeline.cli_validate import validate
 from sidetrack_pipeline.settings import get_settings
@@ -36,6 +37,7 @@ app.command("validate")(validate)
 app.command("mixtape")(mixtape)
 app.command("changes")(changes)
 app.command("backfill")(backfill)
+app.command("status")(status)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

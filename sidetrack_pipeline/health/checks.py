@@ -43,8 +43,9 @@ def duplicate_listens(conn, window_s: int = PARITY_WINDOW_S) -> CheckOutcome:
             from ordered where previous_at is not null""", {"window": window_s})
         exact, cross_source, total = cur.fetchone()
     passed = exact == 0 and cross_source == 0
-    summary = (f"{total} listens, no duplicates" if passed else
-               f"{exact} exact duplicates and {cross_source} cross-source copies within {window_s} s")
+    found = [f"{exact} exact duplicates"] * bool(exact) + \
+        [f"{cross_source} cross-source copies within {window_s} s"] * bool(cross_source)
+    summary = f"{total} listens, no duplicates" if passed else " and ".join(found)
     return CheckOutcome(passed, summary, {"listens": total, "exact_duplicates": exact,
                                           "cross_source_duplicates": cross_source})
 
@@ -147,7 +148,8 @@ def listens_fresh(conn, max_age: dt.timedelta, now: dt.datetime | None = None) -
             where s.listenbrainz_user is not null or s.lastfm_user is not null
             group by u.user_name order by u.user_name""")
         rows = cur.fetchall()
-    stale = {name: (last.isoformat() if last else "never") for name, last in rows
+    stale = {name: (f"{last.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC" if last else "never")
+             for name, last in rows
              if last is None or now - last > max_age}
     if not rows:
         return CheckOutcome(True, "no user has a listening source to sync", {"users_with_sources": 0})
