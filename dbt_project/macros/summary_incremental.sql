@@ -1,5 +1,6 @@
 {#-
-    Incremental full-history summary marts (mart_label_influence, mart_artist_drift). See README.md,
+    Incremental full-history summary tables (mart_label_influence, int_artist_drift under the view
+    mart_artist_drift). See README.md,
     "Incremental summary marts".
 
     The weekly runs record which user-weeks they rebuilt in the rebuild log
@@ -26,6 +27,12 @@
 {% macro user_week_log_relation() -%}
     {{ return(api.Relation.create(database=target.database, schema=generate_schema_name('intermediate', none) | trim,
                                   identifier='int_user_week_log')) }}
+{%- endmacro %}
+
+
+{% macro artist_pair_log_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema=generate_schema_name('intermediate', none) | trim,
+                                  identifier='int_artist_pair_log')) }}
 {%- endmacro %}
 
 
@@ -82,15 +89,85 @@
 {%- endmacro %}
 
 
+{#-
+    The artist pair log `intermediate.int_artist_pair_log (user_id, artist_id, seq)`: written by
+    int_artist_user_week's strategy (config pair_log=true) in the transaction that replaces its
+    rows, it records every (user, artist) pair whose rows in int_artist_user_week changed in any
+    way (a week of the pair added, removed, or with other listens or sums), with seq =
+    pg_current_xact_id() of that transaction (upserted: one row per pair, its last change). The
+    rows of a rebuilt user-week are compared with what they were (EXCEPT ALL both ways), so the
+    pairs of a rebuilt week whose rows came out the same are not logged: a new day of listens
+    changes the artists heard that day, not every artist of the week. (A recomputed sum that
+    differs in the last bit only logs a pair too many, never one too few.) When the table is
+    created, and when the weekly tables are replaced as a whole (full_rebuild), a full marker
+    (user_id and artist_id null) replaces the log. int_artist_drift recomputes the pairs logged
+    after its mark.
+-#}
+{% macro artist_pair_log_record(target, temp, columns, changes, full) -%}
+    {%- set log = artist_pair_log_relation() -%}
+    do $pair_log$
+    begin
+        if to_regclass('{{ log }}') is null then
+            create table {{ log }} (user_id integer, artist_id integer, seq bigint not null);
+            create unique index int_artist_pair_log_key on {{ log }} (user_id, artist_id);
+            insert into {{ log }} (user_id, artist_id, seq) values (null, null, pg_current_xact_id()::text::bigint);
+        end if;
+    end
+    $pair_log$;
+    {%- if full %}
+    delete from {{ log }};
+    insert into {{ log }} (user_id, artist_id, seq) values (null, null, pg_current_xact_id()::text::bigint);
+    {%- else %}
+    insert into {{ log }} (user_id, artist_id, seq)
+    with old_rows as (
+        select target.*
+        from {{ target }} as target
+        inner join {{ changes }} as c on c.dirty and c.user_id = target.user_id and c.week = target.week
+    )
+    select distinct changed.user_id, changed.artist_id, pg_current_xact_id()::text::bigint
+    from (
+        (select {{ columns }} from old_rows except all select {{ columns }} from {{ temp }})
+        union all
+        (select {{ columns }} from {{ temp }} except all select {{ columns }} from old_rows)
+    ) as changed
+    on conflict (user_id, artist_id) do update set seq = excluded.seq;
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Post-hook of int_artist_user_week: a table created anew (first build, --full-refresh, dropped
+    by hand) starts the pair log over with a full marker. -#}
+{% macro artist_pair_log_full_if_new() -%}
+    {%- if not is_incremental() -%}
+    {%- set log = artist_pair_log_relation() -%}
+    do $pair_log$
+    begin
+        if to_regclass('{{ log }}') is null then
+            create table {{ log }} (user_id integer, artist_id integer, seq bigint not null);
+            create unique index int_artist_pair_log_key on {{ log }} (user_id, artist_id);
+        end if;
+        delete from {{ log }};
+        insert into {{ log }} (user_id, artist_id, seq) values (null, null, pg_current_xact_id()::text::bigint);
+    end
+    $pair_log$
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- The fingerprint of what a summary mart copies that the log does not track: artist and label
-    names, and `extra` (its vars). -#}
+    names, and `extra` (its vars). int_artist_drift copies no names (mart_artist_drift, a view,
+    joins them): only its vars. -#}
 {% macro summary_fingerprint_sql(extra) -%}
     select md5(concat_ws('|',
-        {{ dbt.string_literal(extra) }},
+        {{ dbt.string_literal(extra) }}
+        {%- if this.identifier != 'int_artist_drift' %},
         (select string_agg(artist_id || ':' || name, ',' order by artist_id)
          from {{ source('sidetrack', 'artist') }}),
         (select string_agg(label_id || ':' || name, ',' order by label_id)
          from {{ source('sidetrack_musicbrainz', 'label') }})
+        {%- endif %}
     )) as fingerprint
 {%- endmacro %}
 
@@ -116,19 +193,31 @@
     {%- endif -%}
     {%- set row = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0) from " ~ log).rows[0] -%}
     {%- do result.update({'hi': row[0] | int}) -%}
+    {%- set full_after = row[1] | int -%}
+    {%- if this.identifier == 'int_artist_drift' -%}
+        {#- the drift follows the artist pair log (which int_artist_user_week writes after the
+            rebuild log in the same runs): its mark covers both; no pair log yet: everything -#}
+        {%- set pairs = artist_pair_log_relation() -%}
+        {%- if run_query("select to_regclass('" ~ pairs ~ "') is null").rows[0][0] -%}
+            {{ return(result) }}
+        {%- endif -%}
+        {%- set prow = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0) from " ~ pairs).rows[0] -%}
+        {%- do result.update({'hi': [row[0] | int, prow[0] | int] | max}) -%}
+        {%- set full_after = [full_after, prow[1] | int] | max -%}
+    {%- endif -%}
     {%- if not exist[1] or not is_incremental() -%}
         {{ return(result) }}
     {%- endif -%}
     {%- set mark = run_query("select seq, fingerprint from " ~ marks ~ " where model = '" ~ this.identifier ~ "'").rows -%}
-    {%- if mark | length == 0 or mark[0][1] != fp or (row[1] | int) > (mark[0][0] | int) -%}
+    {%- if mark | length == 0 or mark[0][1] != fp or full_after > (mark[0][0] | int) -%}
         {{ return(result) }}
     {%- endif -%}
-    {%- if this.identifier == 'mart_artist_drift' -%}
+    {%- if this.identifier == 'int_artist_drift' -%}
         {#- A pair is recomputed from all its weeks: when the changes reach more than
-            var('artist_drift_partial_max_share') (a quarter) of the pairs (a new day of a user who plays most of their artists every week), one
-            pass over everything is cheaper than picking the pairs (and re-ranking). Decided here,
-            before anything is written, so the model, the strategy and the hooks agree. -#}
-        {%- set counts = run_query("select (select count(*) from (" ~ artist_drift_affected_pairs(mark[0][0] | int, this)
+            var('artist_drift_partial_max_share') (a quarter) of the pairs, one pass over
+            everything is cheaper than picking the pairs. Decided here, before
+            anything is written, so the model, the strategy and the hooks agree. -#}
+        {%- set counts = run_query("select (select count(*) from (" ~ artist_drift_affected_pairs(mark[0][0] | int)
                                    ~ ") as affected), (select count(*) from (select distinct user_id, artist_id from "
                                    ~ this ~ ") as pairs)").rows[0] -%}
         {%- if (counts[0] | int) > (counts[1] | int) * (var('artist_drift_partial_max_share', 0.25) | float) -%}
@@ -163,7 +252,7 @@
 {#-
     Strategy 'summary_delta': partial: delete the target's rows that the model recomputed (the
     model's `summary_delete_predicate`, on the target's rows before the insert), insert the new
-    rows, then the model's `summary_after_insert` (mart_artist_drift re-ranks); not partial: all
+    rows; not partial: all
     rows replaced.
 -#}
 {% macro get_incremental_summary_delta_sql(arg_dict) -%}
@@ -176,7 +265,6 @@
     where {{ summary_delete_predicate(model.name, 'target', scope.lo) }};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ temp }};
-    {{ summary_after_insert(model.name, target, scope.lo) }}
     {%- else %}
     delete from {{ target }};
     insert into {{ target }} ({{ columns }})
@@ -194,51 +282,20 @@
         where changed.user_id = {{ t }}.user_id
           and {{ t }}.week between changed.week and changed.week + 182
     )
-    {%- elif name == 'mart_artist_drift' -%}
-    ({{ t }}.user_id, {{ t }}.artist_id) in ({{ artist_drift_affected_pairs(lo, this) }})
+    {%- elif name == 'int_artist_drift' -%}
+    ({{ t }}.user_id, {{ t }}.artist_id) in ({{ artist_drift_affected_pairs(lo) }})
     {%- else -%}
     {{ exceptions.raise_compiler_error("summary_delta: no delete predicate for " ~ name) }}
     {%- endif -%}
 {%- endmacro %}
 
 
-{% macro summary_after_insert(name, target, lo) -%}
-    {%- if name == 'mart_artist_drift' -%}
-    {#- drift_rank orders all of a user's artists per axis: re-rank the users that changed -#}
-    update {{ target }} as t
-    set drift_rank = ranked.drift_rank
-    from (
-        select
-            user_id, artist_id, axis,
-            row_number() over (
-                partition by user_id, axis
-                order by round(abs(fitted_change) * 1e12) desc, artist_id
-            )::integer as drift_rank
-        from {{ target }}
-        where user_id in (select user_id from {{ summary_changed_weeks(lo) }} as changed)
-    ) as ranked
-    where ranked.user_id = t.user_id and ranked.artist_id = t.artist_id and ranked.axis = t.axis
-      and ranked.drift_rank <> t.drift_rank;
-    {%- endif -%}
-{%- endmacro %}
-
-
 {#-
-    mart_artist_drift: the (user, artist) pairs whose rows depend on a user-week logged after `lo`:
-    present in such a week now (int_artist_user_week after the change), or present before the
-    change: a pair with rows in the mart (relation `mart`, as the last build left it) whose
-    observed span [first_week, last_week] on some axis holds the week. (A pair without rows had
-    fewer than min_weeks observed weeks on every axis; losing a week cannot give it rows, gaining
-    one makes it present now.)
+    int_artist_drift: the (user, artist) pairs whose rows may have changed since the mark `lo`:
+    the pairs of the artist pair log after it (their rows in int_artist_user_week changed).
 -#}
-{% macro artist_drift_affected_pairs(lo, mart) -%}
-    select aw.user_id, aw.artist_id
-    from {{ ref('int_artist_user_week') }} as aw
-    inner join {{ summary_changed_weeks(lo) }} as changed
-        on changed.user_id = aw.user_id and changed.week = aw.week
-    union
-    select m.user_id, m.artist_id
-    from {{ mart }} as m
-    inner join {{ summary_changed_weeks(lo) }} as changed
-        on changed.user_id = m.user_id and changed.week between m.first_week and m.last_week
+{% macro artist_drift_affected_pairs(lo) -%}
+    select user_id, artist_id
+    from {{ artist_pair_log_relation() }}
+    where seq > {{ lo }} and user_id is not null
 {%- endmacro %}

@@ -9,15 +9,16 @@
 -- int_mood_user_week.
 --
 -- Weekly, incremental (strategy 'user_week', macros/weekly.sql): only the user-weeks being rebuilt.
+-- pair_log: the strategy also records which (user, artist) pairs' rows changed in the artist pair
+-- log (artist_pair_log_record(), macros/summary_incremental.sql), mart_artist_drift's input.
 -- depends_on: {{ ref('int_user_week_changes') }}
-{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
-          post_hook=["{{ weekly_analyze() }}", "{{ user_week_log_full_if_new() }}"],
+{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'], pair_log=true,
+          post_hook=["{{ weekly_analyze() }}", "{{ user_week_log_full_if_new() }}", "{{ artist_pair_log_full_if_new() }}"],
           indexes=[{'columns': ['user_id', 'week', 'artist_id'], 'unique': true}]) }}
 
 with tracks as (
     select *
-    from {{ ref('int_user_week_tracks') }} as uwt
-    where {{ dirty_weeks_filter('uwt') }}
+    from {{ dirty_rows(ref('int_user_week_tracks')) }} as uwt
 )
 
 select

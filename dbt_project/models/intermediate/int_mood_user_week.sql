@@ -18,8 +18,7 @@
 
 with tracks as (
     select *
-    from {{ ref('int_user_week_tracks') }} as uwt
-    where {{ dirty_weeks_filter('uwt') }}
+    from {{ dirty_rows(ref('int_user_week_tracks')) }} as uwt
 ),
 
 sums as (

@@ -17,12 +17,12 @@
           post_hook="{{ weekly_analyze() }}",
           indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
 
--- (CTEs read more than once are `not materialized`: materialising a million rows with their
--- vectors cost more than reading the table again.)
-with tracks as not materialized (
+-- (`vectors` is `not materialized`: materialising a million rows with their vectors cost more
+-- than reading the table again. `tracks` is materialised when only some user-weeks are rebuilt:
+-- it is read three times, each time through the dirty user-weeks' index entries.)
+with tracks as {{ 'materialized' if weekly_restricted() else 'not materialized' }} (
     select *
-    from {{ ref('int_user_week_tracks') }} as uwt
-    where {{ dirty_weeks_filter('uwt') }}
+    from {{ dirty_rows(ref('int_user_week_tracks')) }} as uwt
 ),
 
 artist_counts as (

@@ -5,13 +5,14 @@
 -- every week in the range is dirty, whatever changed; nothing else is looked at. Their listens
 -- are found through listen's (user_id, played_at, track_id) index.
 --
--- Without the vars (incremental by change detection; one scan of `listen`): a user-week is dirty
+-- Without the vars (incremental by change detection; one pass over `listen`): a user-week is dirty
 -- when its fingerprint differs from the one stored by the last build (int_user_week_state):
---   n_listens, track_sum = sum(track_id), listen_hash = sum(hash(listen_id)),
---   pair_hash = sum(hash(listen_id, track_id)), and the user's name and effective time zone.
+--   n_listens, track_sum = sum(track_id), track_hash / track_hash2 = two sums of hashed track_ids
+--   (week_fingerprints(): the multiset of the week's track_ids, which is all the weekly models
+--   read of a week's listens), and the user's name and effective time zone.
 -- That catches every change to listen without triggers: new listens (of any day, also late
 -- imports into old weeks), deleted listens (duplicates), listen.track_id updated by a track merge
--- (track_sum / pair_hash), and a time-zone change (the current zone applies to the whole history,
+-- (track_sum / the hashes), and a time-zone change (the current zone applies to the whole history,
 -- so every week of that user moves: the old weeks exist only in the state, the new ones only now,
 -- both are dirty; the zone is part of the fingerprint too). A user-week is also dirty when one of
 -- its tracks changed since the last build: its int_track_profile fingerprint (artist, preferred
@@ -27,16 +28,29 @@
 -- counts as a first build.
 -- The state tables are read by name, not ref(): they are written at the end of the run, after
 -- the weekly models (a ref would be a cycle).
--- Its post-hook (user_week_log_record(), macros/summary_incremental.sql) records this run's dirty
--- user-weeks (or a full marker) in the rebuild log intermediate.int_user_week_log, which the
--- incremental summary marts read.
+-- Its post-hooks: ANALYZE (the weekly models join the few dirty rows to their inputs' (user_id,
+-- week) indexes; without statistics on this new table the planner assumed hundreds and scanned
+-- whole tables), then user_week_log_record() (macros/summary_incremental.sql) records this run's
+-- dirty user-weeks (or a full marker) in the rebuild log intermediate.int_user_week_log, which
+-- the incremental summary marts read.
+-- The fingerprints are read through listen's (user_id, played_at, track_id) index, one range per
+-- user-week (week_fingerprints(), macros/weekly.sql): the candidate weeks of a user run from the
+-- week of their first listen to that of their last (one week of margin each side), weeks without
+-- listens are dropped.
 -- depends_on: {{ ref('int_track_profile') }}
-{{ config(materialized='table', tags=['weekly'], post_hook="{{ user_week_log_record() }}") }}
+{{ config(materialized='table', tags=['weekly'],
+          post_hook=["analyze {{ this }}", "{{ user_week_log_record() }}"]) }}
 {%- set range = weekly_range() %}
 {%- set state = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_state') %}
 {%- set snapshot = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_track_profile_snapshot') %}
 {%- set uwt = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_tracks') %}
 {%- if uwt is none %}{% set snapshot = none %}{% endif %}
+{%- if state is not none and execute %}
+    {#- a state written before the fingerprint's current columns: as if there were none (every
+        week is rebuilt once; int_user_week_state syncs its columns) -#}
+    {%- set state_columns = adapter.get_columns_in_relation(state) | map(attribute='name') | list %}
+    {%- if 'track_hash2' not in state_columns %}{% set state = none %}{% endif %}
+{%- endif %}
 
 with users as (
     select
@@ -47,7 +61,7 @@ with users as (
 ),
 
 {% if range %}
-weeks as (
+weeks as materialized (
     select users.user_id, users.user_name, users.timezone, monday::date as week
     from users
     cross join generate_series(
@@ -56,16 +70,9 @@ weeks as (
 ),
 
 fingerprints as (
-    select
-        weeks.user_id,
-        weeks.week,
-        weeks.user_name,
-        weeks.timezone,
-        {{ listen_fingerprint('listen') }}
+    select weeks.user_id, weeks.week, weeks.user_name, weeks.timezone, fp.*
     from weeks
-    left join {{ source('sidetrack', 'listen') }} as listen
-        on {{ listens_of_weeks_join('weeks', 'listen') }}
-    group by weeks.user_id, weeks.week, weeks.user_name, weeks.timezone
+    cross join {{ week_fingerprints('weeks') }}
 )
 
 select
@@ -75,8 +82,8 @@ select
     timezone,
     n_listens,
     track_sum,
-    listen_hash,
-    pair_hash,
+    track_hash,
+    track_hash2,
     true as dirty,
     false as full_rebuild
 from fingerprints
@@ -101,27 +108,36 @@ weeks_with_changed_tracks as (
 ),
 {%- endif %}
 
-listens as (
+-- the candidate weeks of each user: from the week of the first listen to that of the last (one
+-- week more each side: a local week is within a day of the UTC one)
+spans as (
     select
-        listen.listen_id,
-        listen.user_id,
-        listen.track_id,
+        users.user_id,
         users.user_name,
         users.timezone,
-        {{ local_week('listen.played_at', 'users.timezone') }} as week
-    from {{ source('sidetrack', 'listen') }} as listen
-    inner join users on users.user_id = listen.user_id
+        (select min(listen.played_at) from {{ source('sidetrack', 'listen') }} as listen
+         where listen.user_id = users.user_id) as first_played,
+        (select max(listen.played_at) from {{ source('sidetrack', 'listen') }} as listen
+         where listen.user_id = users.user_id) as last_played
+    from users
+),
+
+weeks as materialized (
+    select spans.user_id, spans.user_name, spans.timezone, monday::date as week
+    from spans
+    cross join generate_series(
+        {{ local_week('spans.first_played', 'spans.timezone') }} - 7,
+        {{ local_week('spans.last_played', 'spans.timezone') }} + 7,
+        interval '7 days'
+    ) as monday
+    where spans.first_played is not null
 ),
 
 fingerprints as (
-    select
-        listens.user_id,
-        listens.week,
-        min(listens.user_name) as user_name,
-        min(listens.timezone) as timezone,
-        {{ listen_fingerprint('listens') }}
-    from listens
-    group by listens.user_id, listens.week
+    select weeks.user_id, weeks.week, weeks.user_name, weeks.timezone, fp.*
+    from weeks
+    cross join {{ week_fingerprints('weeks') }}
+    where fp.n_listens > 0
 )
 
 select
@@ -131,8 +147,8 @@ select
     cur.timezone,
     coalesce(cur.n_listens, 0) as n_listens,
     cur.track_sum,
-    cur.listen_hash,
-    cur.pair_hash,
+    cur.track_hash,
+    cur.track_hash2,
     {%- if state is not none and snapshot is not none %}
     (
         cur.user_id is null
@@ -141,9 +157,9 @@ select
             select 1 from weeks_with_changed_tracks as changed
             where changed.user_id = cur.user_id and changed.week = cur.week
         )
-        or (cur.n_listens, cur.track_sum, cur.listen_hash, cur.pair_hash, cur.user_name, cur.timezone)
+        or (cur.n_listens, cur.track_sum, cur.track_hash, cur.track_hash2, cur.user_name, cur.timezone)
            is distinct from
-           (prev.n_listens, prev.track_sum, prev.listen_hash, prev.pair_hash, prev.user_name, prev.timezone)
+           (prev.n_listens, prev.track_sum, prev.track_hash, prev.track_hash2, prev.user_name, prev.timezone)
     ) as dirty,
     false as full_rebuild
     {%- else %}

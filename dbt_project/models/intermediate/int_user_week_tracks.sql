@@ -7,9 +7,11 @@
 -- the weeks of that range are (re)computed; without, the user-weeks int_user_week_changes marks
 -- dirty. A few dirty weeks are read through listen's (user_id, played_at) index; many (a first
 -- build, a time-zone change) with one scan of listen.
+-- track_totals: the strategy keeps intermediate.int_user_track_weeks (weeks per user × track, for
+-- mart_overview) in step (macros/weekly.sql, user_track_totals_record()).
 -- depends_on: {{ ref('int_user_week_changes') }}
-{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'],
-          post_hook="{{ weekly_analyze() }}",
+{{ config(materialized='incremental', incremental_strategy='user_week', tags=['weekly'], track_totals=true,
+          post_hook=["{{ weekly_analyze() }}", "{{ user_track_totals_full_if_new() }}"],
           indexes=[{'columns': ['user_id', 'week', 'track_id'], 'unique': true}]) }}
 {%- set restricted = weekly_restricted() %}
 {%- set few = false %}

@@ -16,8 +16,7 @@
 
 with tracks as (
     select *
-    from {{ ref('int_user_week_tracks') }} as uwt
-    where {{ dirty_weeks_filter('uwt') }}
+    from {{ dirty_rows(ref('int_user_week_tracks')) }} as uwt
 ),
 
 -- each track's scores of the method; first_word marks one row per track (its first word), so

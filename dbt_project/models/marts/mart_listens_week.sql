@@ -8,8 +8,7 @@
 
 with weekly as (
     select *
-    from {{ ref('int_overview_user_week') }} as ouw
-    where {{ dirty_weeks_filter('ouw') }}
+    from {{ dirty_rows(ref('int_overview_user_week')) }} as ouw
 ),
 
 users as (

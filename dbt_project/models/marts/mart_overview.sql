@@ -4,14 +4,25 @@
 -- and artists over all weeks) and int_overview_user_week (listens, weeks). analysed_tracks: the
 -- listened tracks with a preferred mood score (int_track_profile.analysed, i.e. the tracks of
 -- int_track_axis_scores).
+-- The distinct tracks come from intermediate.int_user_track_weeks, int_user_week_tracks counted
+-- per (user, track) and kept in step with it by its strategy (macros/weekly.sql): one row per
+-- track a user ever played instead of one per track and week (read by name, like the other
+-- bookkeeping tables; without it, int_user_week_tracks is grouped here).
+-- depends_on: {{ ref('int_user_week_tracks') }}
+{%- set totals = adapter.get_relation(database=this.database, schema='intermediate', identifier='int_user_track_weeks') %}
 with users as (
     select user_id, user_name, timezone from {{ ref('stg_users') }}
 ),
 
 per_track as (
+    {%- if totals is not none %}
+    select user_id, track_id
+    from {{ totals }}
+    {%- else %}
     select user_id, track_id
     from {{ ref('int_user_week_tracks') }}
     group by user_id, track_id
+    {%- endif %}
 ),
 
 tracks as (
