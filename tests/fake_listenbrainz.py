@@ -20,6 +20,13 @@ Endpoints (as listenbrainz-server answers them, see /work/shared/reference/apis.
 Faults on demand (`inject`): 429 with Reset-In, 503, a response slower than any client timeout,
 truncated JSON, a connection cut mid-body, a short (but well-formed, whole-second) page; and `hold_listens_after(n)` makes every /listens
 request after the n-th wait until `release()` (so a test knows where a sync subprocess stands).
+A short page is what the real server gives when its search windows run out before `count`: the
+part of the answer next to the bound it grows from (the newest part below `max_ts`, or without
+bounds; the oldest part above `min_ts`), in whole seconds.
+
+What was really served is recorded: `served(user)` holds the (listened_at, recording_msid) of
+every listen sent in a complete 200 answer of /listens (a truncated or cut answer serves nothing),
+and `fault_log` names every fault as it is applied (kind, path).
 
 Listens within one second are kept in insertion order (ascending queries) and reversed for
 descending ones, so the two ends of a crowded second are different subsets, as on a real server.
@@ -64,6 +71,7 @@ class _UserListens:
 
     def __init__(self) -> None:
         self.stamps: list[int] = []
+        self.msids: list[str] = []
         self.bodies: list[str] = []
         self.keys: set[tuple[int, str]] = set()
 
@@ -75,6 +83,7 @@ class _UserListens:
             self.keys.add(key)
             at = bisect.bisect_right(self.stamps, listen["listened_at"])
             self.stamps.insert(at, listen["listened_at"])
+            self.msids.insert(at, listen["recording_msid"])
             self.bodies.insert(at, json.dumps(listen))
 
     def query(self, min_ts: int | None, max_ts: int | None, count: int) -> list[int]:
@@ -100,6 +109,8 @@ class FakeListenBrainz:
         self._hold_after: int | None = None
         self._released = threading.Event()
         self._listens_served = 0
+        self._served: dict[str, set[tuple[int, str]]] = {}
+        self.fault_log: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -161,6 +172,15 @@ class FakeListenBrainz:
     def requests_to(self, fragment: str) -> list[Seen]:
         return [s for s in self.seen if fragment in s.path]
 
+    def served(self, name: str) -> set[tuple[int, str]]:
+        """(listened_at, recording_msid) of every listen sent whole to a client for `name`."""
+        with self._lock:
+            return set(self._served.get(name, ()))
+
+    def _record_served(self, name: str, keys: list[tuple[int, str]]) -> None:
+        with self._lock:
+            self._served.setdefault(name, set()).update(keys)
+
     # -- behaviour -----------------------------------------------------------------------------
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -175,6 +195,7 @@ class FakeListenBrainz:
                         chosen = fault
             if chosen is not None:
                 chosen.times -= 1
+                self.fault_log.append((chosen.kind, path))
             return chosen
 
     def rate_headers(self, over: bool = False) -> dict[str, str]:
@@ -196,17 +217,23 @@ class FakeListenBrainz:
 
     def answer(self, path: str, params: dict[str, str], headers: dict[str, str],
                short: bool = False) -> tuple[int, str]:
+        status, body, _ = self._answer(path, params, headers, short)
+        return status, body
+
+    def _answer(self, path: str, params: dict[str, str], headers: dict[str, str],
+                short: bool = False) -> tuple[int, str, tuple[str, list[tuple[int, str]]] | None]:
+        """(status, body, (user, keys of the listens in the body) for a /listens answer)."""
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts == ["1", "validate-token"]:
-            return self._validate_token(headers.get("authorization", ""))
+            return (*self._validate_token(headers.get("authorization", "")), None)
         if len(parts) == 4 and parts[:2] == ["1", "user"] and parts[3] in ("listens", "listen-count"):
             user = self.users.get(parts[2])
             if user is None:
-                return _error(404, f"Cannot find user: {parts[2]}")
+                return (*_error(404, f"Cannot find user: {parts[2]}"), None)
             if parts[3] == "listen-count":
-                return 200, json.dumps({"payload": {"count": len(user.stamps)}})
+                return 200, json.dumps({"payload": {"count": len(user.stamps)}}), None
             return self._listens(parts[2], user, params, short)
-        return _error(404, "The requested URL was not found on the server.")
+        return (*_error(404, "The requested URL was not found on the server."), None)
 
     def _validate_token(self, authorization: str) -> tuple[int, str]:
         if not authorization.startswith("Token ") or not authorization[6:].strip():
@@ -217,29 +244,36 @@ class FakeListenBrainz:
         return 200, json.dumps({"code": 200, "message": "Token valid.", "user_name": user, "valid": True})
 
     def _listens(self, name: str, user: _UserListens, params: dict[str, str],
-                 short: bool) -> tuple[int, str]:
+                 short: bool) -> tuple[int, str, tuple[str, list[tuple[int, str]]] | None]:
         try:
             min_ts = int(params["min_ts"]) if "min_ts" in params else None
             max_ts = int(params["max_ts"]) if "max_ts" in params else None
             count = int(params.get("count", DEFAULT_ITEMS_PER_GET))
         except ValueError:
-            return _error(400, "Invalid parameter: min_ts, max_ts and count must be integers")
+            return (*_error(400, "Invalid parameter: min_ts, max_ts and count must be integers"), None)
         if count < 0:
-            return _error(400, "Count must be a non-negative integer")
+            return (*_error(400, "Count must be a non-negative integer"), None)
         if min_ts is not None and max_ts is not None and min_ts >= max_ts:
-            return _error(400, "min_ts should be less than max_ts")
+            return (*_error(400, "min_ts should be less than max_ts"), None)
         with self._lock:
             picked = user.query(min_ts, max_ts, min(count, MAX_ITEMS_PER_GET))
-            if short:  # keep the newer half, in whole seconds
-                cut = picked[len(picked) // 2:]
-                picked = [i for i in picked[:len(picked) // 2]
-                          if not cut or user.stamps[i] != user.stamps[cut[0]]] or picked
+            if short:  # half of it, next to the bound the answer grows from, in whole seconds
+                half = len(picked) // 2
+                if min_ts is not None and max_ts is None:   # grows upwards from min_ts: the older half
+                    kept, cut = picked[half:], picked[:half]
+                    edge = user.stamps[cut[-1]] if cut else None
+                else:                                        # grows downwards: the newer half
+                    kept, cut = picked[:half], picked[half:]
+                    edge = user.stamps[cut[0]] if cut else None
+                picked = [i for i in kept if user.stamps[i] != edge] or picked
             bodies = [user.bodies[i] for i in picked]
+            keys = [(user.stamps[i], user.msids[i]) for i in picked]
             latest = user.stamps[-1] if user.stamps else 0
             oldest = user.stamps[0] if user.stamps else 0
         head = json.dumps({"count": len(bodies), "user_id": name, "latest_listen_ts": latest,
                            "oldest_listen_ts": oldest})
-        return 200, '{"payload": ' + head[:-1] + ', "listens": [' + ", ".join(bodies) + "]}}"
+        body = '{"payload": ' + head[:-1] + ', "listens": [' + ", ".join(bodies) + "]}}"
+        return 200, body, (name, keys)
 
     def create_playlist(self, authorization: str, raw: bytes) -> tuple[int, str]:
         if not authorization.startswith("Token ") or not authorization[6:].strip():
@@ -309,6 +343,9 @@ def _jspf_problem(jspf: object) -> str | None:
 def _handler_for(server: FakeListenBrainz):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waits for the
+        # client's delayed ACK of the headers, ~40 ms per answer on Linux.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
@@ -349,7 +386,7 @@ def _handler_for(server: FakeListenBrainz):
             headers = server.rate_headers()
             if headers.pop("X-Over-Limit", None):
                 return self._send(seen, 429, _error(429, "You have exceeded your rate limit.")[1], headers)
-            status, body = server.answer(url.path, params, seen.headers, short=kind == "short")
+            status, body, served = server._answer(url.path, params, seen.headers, short=kind == "short")
             if kind == "truncated":
                 body = body[: len(body) // 2]
             if kind == "cut":
@@ -363,9 +400,12 @@ def _handler_for(server: FakeListenBrainz):
                 self.close_connection = True
                 seen.status = status
                 return
-            self._send(seen, status, body, headers)
+            whole = kind != "truncated" and status == 200 and served is not None
+            if self._send(seen, status, body, headers) and whole:
+                server._record_served(*served)
 
-        def _send(self, seen: Seen, status: int, body: str, headers: dict[str, str]) -> None:
+        def _send(self, seen: Seen, status: int, body: str, headers: dict[str, str]) -> bool:
+            """Send a whole answer; False when the client was gone before it was sent."""
             data = body.encode()
             seen.status = status
             try:
@@ -376,8 +416,10 @@ def _handler_for(server: FakeListenBrainz):
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+                self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a killed sync, a timeout)
+                return False  # the client gave up (a killed sync, a timeout)
+            return True
 
     return Handler
 
