@@ -229,7 +229,12 @@
 {%- endmacro %}
 
 
-{#- Post-hook of a summary mart: store its mark (the log's seq it is now up to date with). -#}
+{#- Post-hook of a summary mart: store its mark (the log's seq it is now up to date with), and
+    in the row '<model>:scope' the mark this build started from when it recomputed only what
+    changed after it (-1 when it recomputed everything). The data tests of these tables read the
+    scope row (their `where` configs) and check only the rows this build rewrote, or every row
+    after a full recompute. (A row, not a column: adding a column to the existing table in these
+    hooks, which run in parallel, deadlocked.) -#}
 {% macro summary_mark_store(extra) -%}
     {%- set scope = summary_scope(extra) -%}
     {%- set marks = summary_marks_relation() -%}
@@ -238,7 +243,8 @@
     select pg_advisory_xact_lock(hashtext('{{ marks }}'));
     create table if not exists {{ marks }} (model text primary key, seq bigint not null, fingerprint text not null);
     insert into {{ marks }} (model, seq, fingerprint)
-    values ('{{ this.identifier }}', {{ scope.hi }}, '{{ scope.fingerprint }}')
+    values ('{{ this.identifier }}', {{ scope.hi }}, '{{ scope.fingerprint }}'),
+           ('{{ this.identifier }}:scope', {{ scope.lo if scope.partial else -1 }}, '')
     on conflict (model) do update set seq = excluded.seq, fingerprint = excluded.fingerprint
 {%- endmacro %}
 

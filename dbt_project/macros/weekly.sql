@@ -85,19 +85,30 @@
 
 
 {#-
-    The listen fingerprint of each user-week of relation alias `weeks` (user_id, week, timezone),
-    as a LATERAL subquery `fp` (n_listens, track_sum, track_hash, track_hash2): the count, the sum
-    of track_id and two sums of 32-bit hashes of track_id over the week's listens. The weekly models
-    depend on a user-week's listens only through its multiset of track_ids, which these sums stand
-    for (a replaced listen with the same track and week changes nothing downstream).
+    The listen fingerprint of each user-week of relation alias `weeks` (user_id, week, timezone,
+    and the bounds of week_fingerprint_bounds()), as a LATERAL subquery `fp` (n_listens,
+    track_sum, track_hash, track_hash2): the count, the sum of track_id and two sums of 32-bit
+    hashes of track_id over the week's listens. The weekly models depend on a user-week's listens
+    only through its multiset of track_ids, which these sums stand for (a replaced listen with the
+    same track and week changes nothing downstream).
 
-    Read through listen's unique (user_id, played_at, track_id) index, one range per user-week, no
-    hash aggregation over the listens (the planner could not estimate the number of user-weeks and
-    sized a hash table for millions): the UTC window [week - 26 h, week + 7 days + 26 h) holds every
-    instant whose local date (any offset up to +-26 h) is in the week. Its core [week + 26 h,
-    week + 7 days - 26 h) is in the week whatever the offset; only the 26 h at each end are
-    converted to local time and checked, exactly as local_week() does.
+    Read through listen's unique (user_id, played_at, track_id) index, one range per user-week (an
+    index-only scan where the visibility map allows), no hash aggregation over the listens (the
+    planner could not estimate the number of user-weeks and sized a hash table for millions): the
+    UTC window [week - 16 h, week + 7 days + 16 h) holds every instant whose local date is in the
+    week, for any UTC offset within +-16 h (every offset of the tz database lies within -15:56 and
+    +14:58, local mean times of the 19th century included). Its core [week + 16 h, week + 7 days -
+    16 h) is in the week whatever the offset; only the 16 h at each end are converted to local time
+    and checked, exactly as local_week() does.
 -#}
+{% macro week_fingerprint_bounds(week) -%}
+    ({{ week }} - interval '16 hours') at time zone 'UTC' as fp_from,
+    ({{ week }} + interval '16 hours') at time zone 'UTC' as fp_core_from,
+    ({{ week }} + interval '152 hours') at time zone 'UTC' as fp_core_to,
+    ({{ week }} + interval '184 hours') at time zone 'UTC' as fp_to
+{%- endmacro %}
+
+
 {% macro week_fingerprints(weeks) -%}
 lateral (
     select
@@ -107,11 +118,10 @@ lateral (
         coalesce(sum(hashint4(fp_listen.track_id # 1431655765)), 0) as track_hash2
     from {{ source('sidetrack', 'listen') }} as fp_listen
     where fp_listen.user_id = {{ weeks }}.user_id
-      and fp_listen.played_at >= ({{ weeks }}.week - interval '26 hours') at time zone 'UTC'
-      and fp_listen.played_at < ({{ weeks }}.week + interval '194 hours') at time zone 'UTC'
+      and fp_listen.played_at >= {{ weeks }}.fp_from
+      and fp_listen.played_at < {{ weeks }}.fp_to
       and (
-          (fp_listen.played_at >= ({{ weeks }}.week + interval '26 hours') at time zone 'UTC'
-           and fp_listen.played_at < ({{ weeks }}.week + interval '142 hours') at time zone 'UTC')
+          (fp_listen.played_at >= {{ weeks }}.fp_core_from and fp_listen.played_at < {{ weeks }}.fp_core_to)
           or {{ local_week('fp_listen.played_at', weeks ~ '.timezone') }} = {{ weeks }}.week
       )
 ) as fp
@@ -136,8 +146,9 @@ lateral (
 {#-
     A weekly model's input rows: `relation` (with user_id, week and a (user_id, week, ...) index)
     restricted to the user-weeks being rebuilt, as a subquery. Restricted, the rows are fetched
-    per dirty user-week through the index (a LATERAL join: with a plain semi-join the planner
-    estimated ~20,000 rows per user-week and scanned the whole table for five of them);
+    per dirty user-week through the index (a LATERAL join kept from being flattened: with a
+    plain join the planner estimated ~20,000 rows per user-week and scanned the whole table for
+    five of them);
     unrestricted (first build, --full-refresh), the whole relation.
 -#}
 {% macro dirty_rows(relation) -%}
@@ -148,6 +159,7 @@ lateral (
         cross join lateral (
             select * from {{ relation }} as dirty_input
             where dirty_input.user_id = dirty_weeks.user_id and dirty_input.week = dirty_weeks.week
+            offset 0  -- keeps the planner from flattening this into a hash join over the whole table
         ) as dirty_rows
         where dirty_weeks.dirty
     )
@@ -254,18 +266,29 @@ lateral (
 
 
 {#-
-    Strategy 'replace_unless_range': without the week vars, the table becomes the new rows
-    (delete all + insert, one transaction); with them, it is left as it is (a range run must not
-    mark tracks as seen in weeks it did not rebuild).
+    Strategy 'replace_unless_range' (int_track_profile_snapshot, one row per track and key
+    `track_id`): without the week vars, the table becomes the new rows: the rows that are not among
+    the new ones are deleted and the new rows not yet there inserted, one transaction (only the
+    changed tracks are written, not all of them every run); with the vars, it is left as it is (a
+    range run must not mark tracks as seen in weeks it did not rebuild).
 -#}
 {% macro get_incremental_replace_unless_range_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set temp = arg_dict['temp_relation'] -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    {%- set columns = get_quoted_csv(names) -%}
     {%- if weekly_range() is none -%}
-    delete from {{ target }};
+    delete from {{ target }} as target
+    where not exists (
+        select 1 from {{ temp }} as fresh
+        where fresh.track_id = target.track_id
+        {%- for name in names if name != 'track_id' %}
+          and fresh.{{ adapter.quote(name) }} is not distinct from target.{{ adapter.quote(name) }}
+        {%- endfor %}
+    );
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ temp }};
+    select {{ columns }} from {{ temp }} as fresh
+    where not exists (select 1 from {{ target }} as target where target.track_id = fresh.track_id);
     {%- else -%}
     select 1;
     {%- endif -%}

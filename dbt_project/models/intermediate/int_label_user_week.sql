@@ -21,28 +21,31 @@ with tracks as (
     from {{ dirty_rows(ref('int_user_week_tracks')) }} as uwt
 ),
 
+-- the week's tracks joined to their profile first (the few rows of the dirty user-weeks reach
+-- int_track_profile through its index), then split between the release's labels
 track_labels as (
     select
-        profile.track_id,
+        tracks.user_id,
+        tracks.week,
+        tracks.listens,
         track_label.label_id,
         1.0 / coalesce(cardinality(profile.labels), 1)::double precision as weight
         {%- for axis in var('axes') %},
         profile.score_{{ axis }}
         {%- endfor %}
-    from {{ ref('int_track_profile') }} as profile
+    from tracks
+    inner join {{ ref('int_track_profile') }} as profile on profile.track_id = tracks.track_id
     left join lateral unnest(profile.labels) as track_label (label_id) on true
     where profile.analysed
 )
 
 select
-    tracks.user_id,
-    tracks.week,
-    track_labels.label_id
+    user_id,
+    week,
+    label_id
     {%- for axis in var('axes') %},
-    sum(tracks.listens::double precision * track_labels.weight) filter (where track_labels.score_{{ axis }} is not null)
-        as n_{{ axis }},
-    sum(tracks.listens::double precision * track_labels.weight * track_labels.score_{{ axis }}) as s_{{ axis }}
+    sum(listens::double precision * weight) filter (where score_{{ axis }} is not null) as n_{{ axis }},
+    sum(listens::double precision * weight * score_{{ axis }}) as s_{{ axis }}
     {%- endfor %}
-from tracks
-inner join track_labels on track_labels.track_id = tracks.track_id
-group by tracks.user_id, tracks.week, track_labels.label_id
+from track_labels
+group by user_id, week, label_id

@@ -33,10 +33,8 @@
 -- whole tables), then user_week_log_record() (macros/summary_incremental.sql) records this run's
 -- dirty user-weeks (or a full marker) in the rebuild log intermediate.int_user_week_log, which
 -- the incremental summary marts read.
--- The fingerprints are read through listen's (user_id, played_at, track_id) index, one range per
--- user-week (week_fingerprints(), macros/weekly.sql): the candidate weeks of a user run from the
--- week of their first listen to that of their last (one week of margin each side), weeks without
--- listens are dropped.
+-- The current fingerprints come from int_user_week_fingerprints (one index range of listen per
+-- user-week; its own model so that it runs while int_track_profile is rebuilt).
 -- depends_on: {{ ref('int_track_profile') }}
 {{ config(materialized='table', tags=['weekly'],
           post_hook=["analyze {{ this }}", "{{ user_week_log_record() }}"]) }}
@@ -52,29 +50,7 @@
     {%- if 'track_hash2' not in state_columns %}{% set state = none %}{% endif %}
 {%- endif %}
 
-with users as (
-    select
-        user_id,
-        user_name,
-        {{ effective_timezone('timezone') }} as timezone
-    from {{ source('sidetrack', 'users') }}
-),
-
 {% if range %}
-weeks as materialized (
-    select users.user_id, users.user_name, users.timezone, monday::date as week
-    from users
-    cross join generate_series(
-        '{{ range.start }}'::date, '{{ range.end }}'::date - 7, interval '7 days'
-    ) as monday
-),
-
-fingerprints as (
-    select weeks.user_id, weeks.week, weeks.user_name, weeks.timezone, fp.*
-    from weeks
-    cross join {{ week_fingerprints('weeks') }}
-)
-
 select
     user_id,
     week,
@@ -86,11 +62,11 @@ select
     track_hash2,
     true as dirty,
     false as full_rebuild
-from fingerprints
+from {{ ref('int_user_week_fingerprints') }}
 
 {% else %}
 {%- if snapshot is not none %}
-changed_tracks as (
+with changed_tracks as (
     select coalesce(cur.track_id, prev.track_id) as track_id
     from {{ ref('int_track_profile') }} as cur
     full join {{ snapshot }} as prev on prev.track_id = cur.track_id
@@ -105,40 +81,8 @@ weeks_with_changed_tracks as (
     select distinct uwt.user_id, uwt.week
     from {{ uwt }} as uwt
     where uwt.track_id in (select track_id from changed_tracks)
-),
-{%- endif %}
-
--- the candidate weeks of each user: from the week of the first listen to that of the last (one
--- week more each side: a local week is within a day of the UTC one)
-spans as (
-    select
-        users.user_id,
-        users.user_name,
-        users.timezone,
-        (select min(listen.played_at) from {{ source('sidetrack', 'listen') }} as listen
-         where listen.user_id = users.user_id) as first_played,
-        (select max(listen.played_at) from {{ source('sidetrack', 'listen') }} as listen
-         where listen.user_id = users.user_id) as last_played
-    from users
-),
-
-weeks as materialized (
-    select spans.user_id, spans.user_name, spans.timezone, monday::date as week
-    from spans
-    cross join generate_series(
-        {{ local_week('spans.first_played', 'spans.timezone') }} - 7,
-        {{ local_week('spans.last_played', 'spans.timezone') }} + 7,
-        interval '7 days'
-    ) as monday
-    where spans.first_played is not null
-),
-
-fingerprints as (
-    select weeks.user_id, weeks.week, weeks.user_name, weeks.timezone, fp.*
-    from weeks
-    cross join {{ week_fingerprints('weeks') }}
-    where fp.n_listens > 0
 )
+{%- endif %}
 
 select
     coalesce(cur.user_id, prev.user_id) as user_id,
@@ -166,7 +110,7 @@ select
     true as dirty,
     true as full_rebuild
     {%- endif %}
-from fingerprints as cur
+from {{ ref('int_user_week_fingerprints') }} as cur
 {%- if state is not none %}
 full join {{ state }} as prev on prev.user_id = cur.user_id and prev.week = cur.week
 {%- else %}

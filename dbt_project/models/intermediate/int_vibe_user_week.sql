@@ -20,7 +20,8 @@ with tracks as (
 ),
 
 -- each track's scores of the method; first_word marks one row per track (its first word), so
--- that summing listens over those rows counts every listen of a track with a score once
+-- that summing listens over those rows counts every listen of a track with a score once. Only
+-- the tracks of the user-weeks being rebuilt (all tracks on a full build).
 lexicon as (
     select
         track_id,
@@ -29,6 +30,9 @@ lexicon as (
         word = min(word) over (partition by track_id) as first_word
     from {{ source('sidetrack', 'lexicon_scores') }}
     where method = '{{ var('vibe_summary_lexicon_method', 'zeroshot-musicnn-v1') | replace("'", "''") }}'
+    {%- if weekly_restricted() %}
+      and track_id in (select track_id from tracks)
+    {%- endif %}
 ),
 
 -- one pass over the week's tracks × their words

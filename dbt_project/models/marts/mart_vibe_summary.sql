@@ -24,7 +24,7 @@
     {{ exceptions.raise_compiler_error("vibe_summary_top_words must be at least 1, got " ~ top_words) }}
 {%- endif %}
 
-with users as (
+with users as materialized (
     select user_id, user_name from {{ ref('stg_users') }}
 ),
 
@@ -46,17 +46,13 @@ overall as (
 ),
 
 -- the week's listens of tracks with at least one lexicon score
-week_totals as materialized (
-    select distinct user_id, week, week_listens
-    from weekly
-),
-
 ranked as (
     select
         weekly.user_id,
         weekly.week,
         weekly.word,
         weekly.word_listens,
+        weekly.week_listens,
         scored.score,
         overall.user_mean,
         scored.score - overall.user_mean as lift,
@@ -90,9 +86,8 @@ select
     kept.user_mean,
     kept.lift,
     kept.word_listens::bigint as word_listens,
-    week_totals.week_listens::bigint as week_listens,
+    kept.week_listens::bigint as week_listens,
     summaries.summary_text
 from kept
 inner join users on users.user_id = kept.user_id
-inner join week_totals on week_totals.user_id = kept.user_id and week_totals.week = kept.week
 inner join summaries on summaries.user_id = kept.user_id and summaries.week = kept.week
