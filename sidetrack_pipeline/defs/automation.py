@@ -80,11 +80,15 @@ def interval_cron(minutes: int) -> str:
 
 
 def _per_user_runs(context: dg.ScheduleEvaluationContext):
+    # A generator: ScheduleDefinition.evaluate_tick (what the daemon calls) accepts one
+    # RunRequest, a SkipReason or a generator of them, not a list.
     users = context.instance.get_dynamic_partitions(users_partitions.name)
     if not users:
-        return dg.SkipReason("no SideTrack users yet")
+        yield dg.SkipReason("no SideTrack users yet")
+        return
     stamp = context.scheduled_execution_time.isoformat() if context.scheduled_execution_time else ""
-    return [dg.RunRequest(partition_key=user, run_key=f"{user}:{stamp}") for user in users]
+    for user in users:
+        yield dg.RunRequest(partition_key=user, run_key=f"{user}:{stamp}")
 
 
 def current_weeks(now: dt.datetime) -> tuple[dt.date, dt.date]:
