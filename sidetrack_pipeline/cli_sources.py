@@ -30,7 +30,12 @@ def _epoch(text: Optional[str]) -> Optional[int]:
     return int(moment.timestamp())
 
 
-def sync(user: str = typer.Option(..., "--user", help="SideTrack user (see `sidetrack users`)")) -> None:
+def sync(user: str = typer.Option(..., "--user", help="SideTrack user (see `sidetrack users`)"),
+         full_resync: bool = typer.Option(
+             False, "--full-resync",
+             help="re-read the whole ListenBrainz history (finds listens submitted late with old "
+                  "timestamps, which incremental syncs do not look back for; nothing is stored twice)"),
+         ) -> None:
     """Fetch a user's new ListenBrainz and Last.fm listens (first run: the full history)."""
     from sidetrack_pipeline.db import connect, upgrade
     from sidetrack_pipeline.users import get_user
@@ -46,13 +51,13 @@ def sync(user: str = typer.Option(..., "--user", help="SideTrack user (see `side
                   f"(sidetrack users set {user} --listenbrainz-user NAME --lastfm-user NAME)")
         failed = False
         if settings.listenbrainz_user:
-            failed |= not _sync_listenbrainz(conn, settings)
+            failed |= not _sync_listenbrainz(conn, settings, full_resync)
         if settings.lastfm_user:
             failed |= not _sync_lastfm(conn, user, settings.lastfm_user)
     raise typer.Exit(1 if failed else 0)
 
 
-def _sync_listenbrainz(conn, settings) -> bool:
+def _sync_listenbrainz(conn, settings, full_resync: bool = False) -> bool:
     from sidetrack_pipeline.ingest.listenbrainz_sync import SyncError, sync_listenbrainz
     from sidetrack_pipeline.sources.listenbrainz_api import (DEFAULT_BASE_URL, ListenBrainzClient,
                                                              ListenBrainzError)
@@ -69,7 +74,8 @@ def _sync_listenbrainz(conn, settings) -> bool:
             if token:
                 client.validate_token(token.reveal())
             report = sync_listenbrainz(conn, settings.user_name, client,
-                                       settings.listenbrainz_user, on_page=on_page)
+                                       settings.listenbrainz_user, on_page=on_page,
+                                       full_resync=full_resync)
         except (ListenBrainzError, SyncError) as exc:
             typer.echo(f"ListenBrainz: {exc} (everything fetched before is kept)", err=True)
             return False

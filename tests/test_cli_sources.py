@@ -52,7 +52,13 @@ def test_sync_fetches_both_sources_then_nothing_new(db_url, sidetrack_env, fake_
         second = runner.invoke(app, ["sync", "--user", "ann"])
         assert second.exit_code == 0, second.output
         assert second.output.count("inserted 0") == 2
-    assert _count(db_url, "select count(*) from listen") == 1505
+        # submitted late with an old timestamp: incremental syncs look forward only, a full resync finds it
+        lb.add_listens("ann_lb", [listen_json(START + 240 * 10 + 7, recordings[3], "ann_lb")])
+        assert "inserted 0" in runner.invoke(app, ["sync", "--user", "ann"]).output
+        resync = runner.invoke(app, ["sync", "--user", "ann", "--full-resync"])
+        assert resync.exit_code == 0, resync.output
+        assert "inserted 1" in resync.output and "duplicates 1500" in resync.output
+    assert _count(db_url, "select count(*) from listen") == 1506
 
 
 def test_sync_and_import_lastfm_say_what_is_missing(db_url, sidetrack_env, monkeypatch):
