@@ -181,50 +181,51 @@
     {%- if not execute -%}
         {{ return(result) }}
     {%- endif -%}
-    {%- set fp = run_query(summary_fingerprint_sql(extra)).columns[0].values()[0] -%}
-    {%- do result.update({'fingerprint': fp}) -%}
     {%- set log = user_week_log_relation() -%}
     {%- set marks = summary_marks_relation() -%}
+    {%- set pairs = artist_pair_log_relation() -%}
+    {%- set drift = this.identifier == 'int_artist_drift' -%}
     {#- (to_regclass, not adapter.get_relation: dbt's relation cache is filled at the start of the
-        run, before the hooks create these tables) -#}
-    {%- set exist = run_query("select to_regclass('" ~ log ~ "') is not null, to_regclass('" ~ marks ~ "') is not null").rows[0] -%}
-    {%- if not exist[0] -%}
+        run, before the hooks create these tables. Few queries: a scope is decided three times per
+        build, by the model, its strategy and its post-hook.) -#}
+    {%- set first = run_query("select (" ~ summary_fingerprint_sql(extra) ~ "), to_regclass('" ~ log
+                              ~ "') is not null, to_regclass('" ~ marks ~ "') is not null, to_regclass('"
+                              ~ pairs ~ "') is not null").rows[0] -%}
+    {%- do result.update({'fingerprint': first[0]}) -%}
+    {%- if not first[1] or (drift and not first[3]) -%}
+        {#- no rebuild log (or, for the drift, no artist pair log) yet: everything -#}
         {{ return(result) }}
     {%- endif -%}
-    {%- set row = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0) from " ~ log).rows[0] -%}
+    {#- the log's (and the pair log's) largest seq and latest full marker, and this model's mark:
+        the drift follows the artist pair log, which int_artist_user_week writes after the rebuild
+        log in the same runs, so its mark covers both -#}
+    {%- set with_mark = first[2] and is_incremental() -%}
+    {%- set mark_sql = ("(select seq from " ~ marks ~ " where model = '" ~ this.identifier ~ "'), (select fingerprint from "
+                        ~ marks ~ " where model = '" ~ this.identifier ~ "')") if with_mark else "null::bigint, null::text" -%}
+    {%- set logs = ("(select user_id, seq from " ~ log ~ " union all select user_id, seq from " ~ pairs ~ ") as logs") if drift else log -%}
+    {%- set row = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0), "
+                            ~ mark_sql ~ " from " ~ logs).rows[0] -%}
     {%- do result.update({'hi': row[0] | int}) -%}
-    {%- set full_after = row[1] | int -%}
-    {%- if this.identifier == 'int_artist_drift' -%}
-        {#- the drift follows the artist pair log (which int_artist_user_week writes after the
-            rebuild log in the same runs): its mark covers both; no pair log yet: everything -#}
-        {%- set pairs = artist_pair_log_relation() -%}
-        {%- if run_query("select to_regclass('" ~ pairs ~ "') is null").rows[0][0] -%}
-            {{ return(result) }}
-        {%- endif -%}
-        {%- set prow = run_query("select coalesce(max(seq), 0), coalesce(max(seq) filter (where user_id is null), 0) from " ~ pairs).rows[0] -%}
-        {%- do result.update({'hi': [row[0] | int, prow[0] | int] | max}) -%}
-        {%- set full_after = [full_after, prow[1] | int] | max -%}
-    {%- endif -%}
-    {%- if not exist[1] or not is_incremental() -%}
+    {%- if row[2] is none or row[3] != first[0] or (row[1] | int) > (row[2] | int) -%}
         {{ return(result) }}
     {%- endif -%}
-    {%- set mark = run_query("select seq, fingerprint from " ~ marks ~ " where model = '" ~ this.identifier ~ "'").rows -%}
-    {%- if mark | length == 0 or mark[0][1] != fp or full_after > (mark[0][0] | int) -%}
-        {{ return(result) }}
-    {%- endif -%}
-    {%- if this.identifier == 'int_artist_drift' -%}
+    {%- set lo = row[2] | int -%}
+    {%- if drift -%}
         {#- A pair is recomputed from all its weeks: when the changes reach more than
             var('artist_drift_partial_max_share') (a quarter) of the pairs, one pass over
-            everything is cheaper than picking the pairs. Decided here, before
-            anything is written, so the model, the strategy and the hooks agree. -#}
-        {%- set counts = run_query("select (select count(*) from (" ~ artist_drift_affected_pairs(mark[0][0] | int)
-                                   ~ ") as affected), (select count(*) from (select distinct user_id, artist_id from "
-                                   ~ this ~ ") as pairs)").rows[0] -%}
-        {%- if (counts[0] | int) > (counts[1] | int) * (var('artist_drift_partial_max_share', 0.25) | float) -%}
+            everything is cheaper than picking the pairs. Decided here, before anything is
+            written, so the model, the strategy and the hooks agree. (The pairs in the table: its
+            row estimate over the axes when it has one, kept current by autovacuum: the share is a
+            cost heuristic, an estimate costs no scan; else counted.) -#}
+        {%- set counts = run_query("select (select count(*) from (" ~ artist_drift_affected_pairs(lo)
+                                   ~ ") as affected), coalesce((select reltuples / " ~ (var('axes') | length)
+                                   ~ " from pg_class where oid = '" ~ this ~ "'::regclass and reltuples >= 0), "
+                                   ~ "(select count(*) from (select distinct user_id, artist_id from " ~ this ~ ") as pairs))").rows[0] -%}
+        {%- if (counts[0] | int) > (counts[1] | float) * (var('artist_drift_partial_max_share', 0.25) | float) -%}
             {{ return(result) }}
         {%- endif -%}
     {%- endif -%}
-    {%- do result.update({'partial': true, 'lo': mark[0][0] | int}) -%}
+    {%- do result.update({'partial': true, 'lo': lo}) -%}
     {{ return(result) }}
 {%- endmacro %}
 

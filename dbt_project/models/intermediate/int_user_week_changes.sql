@@ -37,7 +37,8 @@
 -- user-week; its own model so that it runs while int_track_profile is rebuilt).
 -- depends_on: {{ ref('int_track_profile') }}
 {{ config(materialized='table', tags=['weekly'],
-          post_hook=["analyze {{ this }}", "{{ user_week_log_record() }}"]) }}
+          post_hook=["analyze {{ this }}", "{{ user_week_log_record() }}"],
+          indexes=[{'columns': ['user_id', 'week'], 'unique': true}]) }}
 {%- set range = weekly_range() %}
 {%- set state = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_user_week_state') %}
 {%- set snapshot = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_track_profile_snapshot') %}

@@ -60,5 +60,5 @@ select
         order by round(abs(fits.fitted_change) * 1e12) desc, fits.artist_id
     )::integer as drift_rank
 from {{ ref('int_artist_drift') }} as fits
-inner join {{ ref('stg_users') }} as users on users.user_id = fits.user_id
+inner join {{ source('sidetrack', 'users') }} as users on users.user_id = fits.user_id
 inner join {{ source('sidetrack', 'artist') }} as artist on artist.artist_id = fits.artist_id

@@ -36,7 +36,7 @@
 with recursive
 
 users as (
-    select user_id, user_name from {{ ref('stg_users') }}
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 ),
 
 weekly as (

@@ -60,7 +60,7 @@
 {%- endif %}
 
 with users as (
-    select user_id, user_name from {{ ref('stg_users') }}
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 ),
 
 artists as (
@@ -304,7 +304,7 @@ ranked as (
     from candidates
 ),
 
--- materialized: computed once, whatever join order the planner picks for the names below
+-- materialized: computed once, whatever join order the planner picks for the joins below
 kept as materialized (
     select
         ranked.*,
@@ -333,9 +333,11 @@ select
     case kept.kind_code when 1 then 'artist' else 'label' end as kind,
     kept.rank::integer as rank,
     kept.contributor_id,
+    -- (names looked up per row through the primary keys: joins picked nested loops over every
+    -- artist when the planner's estimate of `kept` was one row)
     case
-        when kept.kind_code = 1 then artists.name
-        else coalesce(labels.name, '(no label)')
+        when kept.kind_code = 1 then (select artists.name from artists where artists.artist_id = kept.contributor_id)
+        else coalesce((select labels.name from labels where labels.label_id = kept.contributor_id), '(no label)')
     end as contributor_name,
     kept.weighted_listens,
     kept.weighted_listens / weeks.week_listens as share,
@@ -355,5 +357,3 @@ inner join weeks
     and weeks.axis_index = kept.axis_index
 inner join axis_names on axis_names.axis_index = kept.axis_index
 inner join users on users.user_id = kept.user_id
-left join artists on kept.kind_code = 1 and artists.artist_id = kept.contributor_id
-left join labels on kept.kind_code = 2 and labels.label_id = kept.contributor_id

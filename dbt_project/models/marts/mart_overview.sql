@@ -11,7 +11,7 @@
 -- depends_on: {{ ref('int_user_week_tracks') }}
 {%- set totals = adapter.get_relation(database=this.database, schema='intermediate', identifier='int_user_track_weeks') %}
 with users as (
-    select user_id, user_name, timezone from {{ ref('stg_users') }}
+    select user_id, user_name, {{ effective_timezone('timezone') }} as timezone from {{ source('sidetrack', 'users') }}
 ),
 
 per_track as (

@@ -10,7 +10,7 @@ with weekly as (
 ),
 
 users as (
-    select user_id, user_name from {{ ref('stg_users') }}
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 ),
 
 momentum as (

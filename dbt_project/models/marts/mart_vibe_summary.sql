@@ -25,7 +25,7 @@
 {%- endif %}
 
 with users as materialized (
-    select user_id, user_name from {{ ref('stg_users') }}
+    select user_id, user_name from {{ source('sidetrack', 'users') }}
 ),
 
 -- user × week × word: the week's listens of tracks scored for the word and their score sum, and
