@@ -6,21 +6,25 @@ time zones, DST weekends, several scoring methods, lexicon scores, vectors) and 
 Then, one change at a time, the way the pipeline makes them (listen.track_id rewritten by the real
 track merge, duplicate listens deleted, a time-zone change, mood scores recomputed or deleted, a
 track's artist corrected, a release's labels changed, a lexicon word re-scored, a new user), an
-incremental build runs, and every weekly and
-full-history table is compared with a full build of a copy of the same raw data in a fresh
-database. The dirty user-weeks are checked too, so the incremental build really is incremental
-(a new day dirties one week per user, an unchanged re-score dirties nothing). The summary marts
-(mart_vibe_summary, mart_artist_drift, mart_label_influence) and their weekly models are compared
-too; the history gets releases and labels (tests/test_summary_marts.add_labels).
+incremental build runs and its dirty user-weeks are checked, exactly where they follow from the
+change (so the incremental build really is incremental: a new day dirties one week per user, an
+unchanged re-score dirties nothing). After every group of two or three changes, every weekly and
+full-history table is compared with a full build of a copy of the same raw data (in the
+background, while the next group runs). The summary marts (mart_vibe_summary, mart_artist_drift,
+mart_label_influence) and their weekly models are compared too; the history gets releases and
+labels (tests/test_summary_marts.add_labels). The models' checks are constraints of their tables:
+a bad row is refused.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import pytest
 
 from sidetrack_pipeline.db.connection import libpq_params
@@ -123,32 +127,104 @@ def assert_same_tables(got_url: str, expected_url: str, tables=TABLES, weeks: se
 
 
 class Fresh:
-    """Full builds of copies of the raw tables, each in a new database on the same server.
+    """Full builds of copies of the raw tables, in a database of their own on the same server.
 
-    `dbt run`, not `dbt build`: the reference needs the tables, not the data tests (the builds
-    under test run those)."""
+    `dbt run`, not `dbt build`: the reference needs the tables, not the data checks (the builds
+    under test make those). The copy always has the same name and its own dbt target folder: dbt
+    re-parses the whole project when the database of its profile changes from one run to the
+    next in a target folder (~3 s a switch). compare_later() compares in a background thread,
+    while the test goes on with its next changes."""
 
     def __init__(self, admin_uri: str, db_url: str, tmp_path: Path):
-        self.admin_uri, self.db_url, self.tmp_path, self.n = admin_uri, db_url, tmp_path, 0
+        self.admin_uri, self.db_url, self.target = admin_uri, db_url, tmp_path / "fresh"
         self.name = libpq_params(db_url)["dbname"]
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.pending = None
 
-    def build(self) -> str:
-        self.n += 1
-        copy = f"{self.name}_fresh{self.n}"
+    def _copy(self, copy: str) -> str:
         conn = psycopg2.connect(self.admin_uri)
         conn.autocommit = True
         with conn.cursor() as cur:
-            if self.n > 1:  # the previous copy is no longer needed
-                cur.execute(f'drop database if exists "{self.name}_fresh{self.n - 1}" with (force)')
-            cur.execute(f'drop database if exists "{copy}"')
+            cur.execute(f'drop database if exists "{copy}" with (force)')
             cur.execute(f'create database "{copy}" template "{self.name}"')
         conn.close()
         url = self.db_url.replace(f"/{self.name}?", f"/{copy}?", 1)
         assert libpq_params(url)["dbname"] == copy, url
+        return url
+
+    def _run(self, url: str) -> str:
         execute(url, "drop schema if exists staging cascade; drop schema if exists intermediate cascade; "
                      "drop schema if exists marts cascade")
-        run_dbt(url, self.tmp_path, "run", *SELECT)
+        run_dbt(url, self.target, "run", *SELECT)
         return url
+
+    def build(self) -> str:
+        """A full build of a copy of the database as it is now; its URL."""
+        self.wait()
+        return self._run(self._copy(f"{self.name}_fresh"))
+
+    def compare_later(self) -> None:
+        """Compare every table as it is now with a full build, in the background (wait() for it)."""
+        self.wait()
+        snapshot, fresh = self._copy(f"{self.name}_snap"), self._copy(f"{self.name}_fresh")
+        self.pending = self.pool.submit(lambda: assert_same_tables(snapshot, self._run(fresh)))
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the last comparison, drop the copies."""
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown()
+            conn = psycopg2.connect(self.admin_uri)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for copy in ("fresh", "snap"):
+                    cur.execute(f'drop database if exists "{self.name}_{copy}" with (force)')
+            conn.close()
+
+
+def assert_checks_enforced(db_url: str) -> None:
+    """The models' `checks` (their yml) are constraints of the tables: a null, an out-of-range
+    value, a value outside its list and a repeated key are each refused when written (every
+    statement rolled back)."""
+    refused = [
+        (psycopg2.errors.CheckViolation,
+         "update marts.mart_mood_week set mean_value = 1.5 where (user_id, week, axis) = "
+         "(select user_id, week, axis from marts.mart_mood_week limit 1)"),
+        (psycopg2.errors.CheckViolation,
+         "update marts.mart_mood_week set axis = 'loudness' where (user_id, week, axis) = "
+         "(select user_id, week, axis from marts.mart_mood_week limit 1)"),
+        (psycopg2.errors.NotNullViolation,
+         "update intermediate.int_mood_user_week set variance = null where (user_id, week, axis) = "
+         "(select user_id, week, axis from intermediate.int_mood_user_week limit 1)"),
+        (psycopg2.errors.UniqueViolation,
+         "insert into marts.mart_label_influence select * from marts.mart_label_influence limit 1"),
+        (psycopg2.errors.UniqueViolation,  # '(no label)' rows: label_id null, still one per user-week
+         "insert into intermediate.int_label_user_week select * from intermediate.int_label_user_week "
+         "where label_id is null limit 1"),
+        (psycopg2.errors.CheckViolation,
+         "update intermediate.int_artist_drift set weeks_observed = 1 where (user_id, artist_id, axis) = "
+         "(select user_id, artist_id, axis from intermediate.int_artist_drift limit 1)"),
+    ]
+    conn = psycopg2.connect(db_url)
+    try:
+        for error, sql in refused:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                    written = cur.rowcount
+            except error:
+                conn.rollback()
+                continue
+            conn.rollback()
+            raise AssertionError(f"not refused ({written} rows): {sql}")
+    finally:
+        conn.close()
 
 
 def dirty_weeks(db_url: str) -> set[tuple[int, date]]:
@@ -186,7 +262,7 @@ def test_incremental_build_equals_full_build_after_each_change(
         return dirty_weeks(db_url)
 
     def compare() -> None:
-        assert_same_tables(db_url, fresh.build())
+        fresh.compare_later()
 
     # 1. Nothing changed: nothing is recomputed, not even in the incremental summary tables.
     summary_keys = [("marts.mart_label_influence", "user_id, week, axis, kind, rank"),
@@ -313,6 +389,8 @@ def test_incremental_build_equals_full_build_after_each_change(
     assert {u for u, _ in dirty} == {new_uid, uids[2]}
     assert read(db_url, "select listens from marts.mart_overview where user_id = %s" % new_uid).listens[0] == 12
     compare()
+    assert_checks_enforced(db_url)
+    fresh.close()
 
 
 def test_partition_runs_touch_only_their_weeks(db_url: str, pg_admin_uri: str, tmp_path: Path) -> None:
