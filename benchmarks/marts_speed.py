@@ -386,6 +386,9 @@ def main() -> None:
         startup = steps["dbt start-up alone (`dbt build` of an empty selection)"]["wall"]
         slow = "\n".join(f"- {name}: {m['slowest']}" for name, m in steps.items() if m["slowest"])
         walls = ", ".join(f"{m['wall']:.1f}" for m in days)
+        env_pair = [m for name, m in steps.items() if name.startswith("partition run, range in env")] + \
+                   [steps["then `--exclude tag:weekly` (full-history marts) "]]
+        dagster = sum(m["wall"] for m in env_pair)
         loads = ", ".join(f"{m['load']:.1f}" for m in days)
         parts.append(f"""### {title}
 
@@ -397,6 +400,9 @@ Dirty user-weeks in the re-build after the new day: {dirty}. Full build {full['w
 ({'meets' if full['wall'] < 20 else 'misses'} the 20 s target). Re-build after a new day {day['wall']:.1f} s wall: dbt's own run
 {day['elapsed']:.1f} s, the `dbt` process starting and loading the project {day['wall'] - day['elapsed']:.1f} s (an empty
 `dbt build` alone: {startup:.1f} s); the 5 s target is {'met' if day['wall'] < 5 else 'missed on wall time' + (', met by the build itself' if day['elapsed'] < 5 else '')}.
+The Dagster way for the same day (the weekly partition run with the range in the environment, then
+`--exclude tag:weekly`: two `dbt` processes, two start-ups) takes {env_pair[0]['wall']:.1f} + {env_pair[1]['wall']:.1f} = {dagster:.1f} s wall
+({'within' if dagster < 5 else 'over'} 5 s; dbt's own runs {env_pair[0]['elapsed']:.1f} + {env_pair[1]['elapsed']:.1f} s).
 
 Slowest nodes:
 {slow}
@@ -408,7 +414,7 @@ Slowest nodes:
     text = f"""## Weekly marts: dbt build (benchmarks/marts_speed.py)
 
 {args.listens:,} listens ({total:,} after the new day), {N_TRACKS:,} tracks, {len(ZONES)} users in
-different time zones, embedded PostgreSQL 16, dbt 4 threads; models and their data tests.
+different time zones, embedded PostgreSQL 16, dbt 4 threads; models with their constraints, and the data tests.
 Listening: {listening}; {stats}. Listens are inserted in time order (as a sync appends
 them), then `VACUUM ANALYZE` (what autovacuum does to a live database after such a load).
 Machine: {cpus} CPUs, shared with other work: load average {load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f}
