@@ -120,6 +120,30 @@ def test_files_still_being_written_wait_and_running_analysis_holds_the_next(libr
         assert isinstance(_tick(instance), dg.RunRequest)
 
 
+def test_a_file_scanned_while_settling_is_analysed_once_it_has_settled(library, db_url, monkeypatch):
+    """A run scans the whole folder, so it records a file that was still being copied without
+    analysing it (not in its list); the sensor must not lose that file."""
+    with dg.instance_for_test() as instance:
+        _run(instance)
+        done = _add(library, "done.flac", "Copied")
+        old = time.time() - 7200
+        os.utime(done, (old, old))
+        copying = _add(library, "copying.flac", "Still Copying")
+        monkeypatch.setenv("AUDIO_SETTLE_SECONDS", "3600")
+        request = _tick(instance)
+        assert request.run_config["ops"]["audio_features"]["config"]["paths"] == [str(done.resolve())]
+        assert _run(instance, request)["files_this_run"].value == [str(done.resolve())]
+        # the run's scan recorded copying.flac; it is still young: it waits
+        waiting = _tick(instance)
+        assert isinstance(waiting, dg.SkipReason) and "1 still being written" in waiting.skip_message
+        monkeypatch.setenv("AUDIO_SETTLE_SECONDS", "0")
+        request = _tick(instance)
+        assert request.tags["sidetrack/pending_files"] == "1" and request.tags["sidetrack/new_files"] == "0"
+        assert _run(instance, request)["files_this_run"].value == [str(copying.resolve())]
+        assert str(copying.resolve()) in _features(db_url)
+        assert isinstance(_tick(instance), dg.SkipReason)
+
+
 def test_removed_files_are_forgotten_without_analysis(library, db_url):
     with dg.instance_for_test() as instance:
         _run(instance)

@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from psycopg2.extras import Json, execute_values
 
@@ -68,11 +69,12 @@ class LibraryChanges:
     new: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()     # size or mtime differs from the recorded file
     removed: tuple[str, ...] = ()
-    settling: tuple[str, ...] = ()    # new or changed, but written too recently (still copying?)
+    settling: tuple[str, ...] = ()    # new, changed or pending, but written too recently (copying?)
+    pending: tuple[str, ...] = ()     # scanned as they are now, still waiting for their analysis
 
     @property
     def to_analyse(self) -> tuple[str, ...]:
-        return tuple(sorted(self.new + self.changed))
+        return tuple(sorted(self.new + self.changed + self.pending))
 
     def fingerprint(self, stats: dict[str, tuple[int, float]]) -> str:
         """One key per distinct state of the changed files (a sensor's run key)."""
@@ -84,11 +86,14 @@ class LibraryChanges:
 
 
 def library_changes(conn, root: Path, settle_seconds: float = 0.0, now: float | None = None,
+                    unanalysed: Iterable[str] = (),
                     ) -> tuple[LibraryChanges, dict[str, tuple[int, float]]]:
     """What `scan_library` would read: new and changed files (by size and mtime, no hashing) and
     files gone from disk, without writing anything. Files modified less than `settle_seconds`
     ago are reported as settling, not changed, so a half-copied album waits for its last file.
-    Returns the changes and the (size, mtime) of every changed file."""
+    `unanalysed` names files already scanned that still wait for analysis (a scan recorded them
+    while they were settling, say); unchanged ones are reported as pending. Returns the changes
+    and the (size, mtime) of every file to analyse."""
     import time
 
     root = Path(root)
@@ -98,7 +103,8 @@ def library_changes(conn, root: Path, settle_seconds: float = 0.0, now: float | 
     with conn.cursor() as cur:
         cur.execute("select path, size_bytes, mtime from audio_file")
         known = {path: (size, mtime) for path, size, mtime in cur.fetchall()}
-    new, changed, settling, stats, seen = [], [], [], {}, set()
+    waiting = set(unanalysed)
+    new, changed, pending, settling, stats, seen = [], [], [], [], {}, set()
     for path in _audio_paths(root):
         key = str(path.resolve())
         if key in seen:
@@ -109,16 +115,18 @@ def library_changes(conn, root: Path, settle_seconds: float = 0.0, now: float | 
         except OSError:
             continue
         state = (stat.st_size, stat.st_mtime)
-        if known.get(key) == state:
+        unchanged = known.get(key) == state
+        if unchanged and key not in waiting:
             continue
         if now - stat.st_mtime < settle_seconds:
             settling.append(key)
             continue
         stats[key] = state
-        (changed if key in known else new).append(key)
+        (pending if unchanged else changed if key in known else new).append(key)
     inside = str(root.resolve()).rstrip(os.sep) + os.sep
     removed = [p for p in known if p not in seen and (p.startswith(inside) or not os.path.exists(p))]
-    return LibraryChanges(tuple(new), tuple(changed), tuple(sorted(removed)), tuple(settling)), stats
+    return LibraryChanges(tuple(new), tuple(changed), tuple(sorted(removed)), tuple(settling),
+                          tuple(pending)), stats
 
 
 def scan_library(conn, root: Path) -> ScanReport:
