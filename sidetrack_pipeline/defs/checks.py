@@ -18,66 +18,56 @@ from sidetrack_pipeline.health import checks
 from sidetrack_pipeline.settings import get_settings
 
 
-def _result(outcome: checks.CheckOutcome, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    metadata = {"summary": outcome.summary, **outcome.metadata}
-    return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=metadata,
-                               description=outcome.summary)
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
 
-@dg.asset_check(asset="listens", description="No play stored twice: exact duplicates, or a "
-                "ListenBrainz and a Last.fm copy of one play within the parity window.")
-def no_duplicate_listens(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.duplicate_listens(conn), dg.AssetCheckSeverity.ERROR)
+def _data_check(name: str, asset, severity: dg.AssetCheckSeverity, run, description: str,
+                blocking: bool = False) -> dg.AssetChecksDefinition:
+    """An asset check that runs `run(conn)` (a health.checks function) on the database."""
+    @dg.asset_check(name=name, asset=asset, description=description, blocking=blocking)
+    def _check(database: DatabaseResource) -> dg.AssetCheckResult:
+        with database.connect() as conn:
+            outcome = run(conn)
+        return dg.AssetCheckResult(passed=outcome.passed, severity=severity, description=outcome.summary,
+                                   metadata={"summary": outcome.summary, **outcome.metadata})
+    return _check
 
 
-@dg.asset_check(asset="listens", description="Every user with a listening source had a successful "
-                "sync within twice INGEST_LISTENS_INTERVAL_MINUTES (plus 30 minutes' grace).")
-def listens_fresh(database: DatabaseResource) -> dg.AssetCheckResult:
+def _fresh(conn) -> checks.CheckOutcome:
     minutes = 2 * get_settings().ingest_listens_interval_minutes + 30
-    with database.connect() as conn:
-        return _result(checks.listens_fresh(conn, dt.timedelta(minutes=minutes)), dg.AssetCheckSeverity.WARN)
+    return checks.listens_fresh(conn, dt.timedelta(minutes=minutes))
 
 
-@dg.asset_check(asset="audio_features", description="Every matched local file is analysed with the "
-                "current analyser or has its failure on record; reports the share of listens covered.")
-def analysis_coverage(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.analysis_coverage(conn, ANALYZER_VERSION), dg.AssetCheckSeverity.WARN)
-
-
-@dg.asset_check(asset="track_vectors", description="Every analysed track has its handcrafted vector "
-                "of the right dimension.")
-def vectors_complete(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.vectors_complete(conn), dg.AssetCheckSeverity.ERROR)
-
-
-@dg.asset_check(asset="mood_scores", blocking=True, description="Every axis score and confidence "
-                "is a number within 0–1 (blocks the run: dbt must not average broken scores).")
-def mood_scores_in_range(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.scores_in_unit_interval(conn, ("mood_scores",)), dg.AssetCheckSeverity.ERROR)
-
-
-@dg.asset_check(asset="mood_scores", description="Every analysed track has all ten audio axes.")
-def mood_scores_complete(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.axis_scores_complete(conn), dg.AssetCheckSeverity.ERROR)
-
-
-@dg.asset_check(asset="lexicon_scores", blocking=True, description="Every mood-word score and "
-                "confidence is a number within 0–1.")
-def lexicon_scores_in_range(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.scores_in_unit_interval(conn, ("lexicon_scores",)), dg.AssetCheckSeverity.ERROR)
-
-
-@dg.asset_check(asset=dg.AssetKey(["marts", "mart_overview_week"]), description="The weekly "
-                "overview reaches each user's latest listening week (in their time zone).")
-def marts_current(database: DatabaseResource) -> dg.AssetCheckResult:
-    with database.connect() as conn:
-        return _result(checks.marts_current(conn), dg.AssetCheckSeverity.WARN)
+no_duplicate_listens = _data_check(
+    "no_duplicate_listens", "listens", ERROR, checks.duplicate_listens,
+    "No play stored twice: exact duplicates, or a ListenBrainz and a Last.fm copy of one play within "
+    "the parity window.")
+listens_fresh = _data_check(
+    "listens_fresh", "listens", WARN, _fresh,
+    "Every user with a listening source had a successful sync within twice "
+    "INGEST_LISTENS_INTERVAL_MINUTES (plus 30 minutes' grace).")
+analysis_coverage = _data_check(
+    "analysis_coverage", "audio_features", WARN, lambda conn: checks.analysis_coverage(conn, ANALYZER_VERSION),
+    "Every matched local file is analysed with the current analyser or has its failure on record; "
+    "reports the share of listens covered.")
+vectors_complete = _data_check(
+    "vectors_complete", "track_vectors", ERROR, checks.vectors_complete,
+    "Every analysed track has its handcrafted vector of the right dimension.")
+mood_scores_in_range = _data_check(
+    "mood_scores_in_range", "mood_scores", ERROR,
+    lambda conn: checks.scores_in_unit_interval(conn, ("mood_scores",)),
+    "Every axis score and confidence is a number within 0–1 (blocks the run: dbt must not average "
+    "broken scores).", blocking=True)
+mood_scores_complete = _data_check(
+    "mood_scores_complete", "mood_scores", ERROR, checks.axis_scores_complete,
+    "Every analysed track has all ten audio axes.")
+lexicon_scores_in_range = _data_check(
+    "lexicon_scores_in_range", "lexicon_scores", ERROR,
+    lambda conn: checks.scores_in_unit_interval(conn, ("lexicon_scores",)),
+    "Every mood-word score and confidence is a number within 0–1.", blocking=True)
+marts_current = _data_check(
+    "marts_current", dg.AssetKey(["marts", "mart_overview_week"]), WARN, checks.marts_current,
+    "The weekly overview reaches each user's latest listening week (in their time zone).")
 
 
 ALL_CHECKS = [no_duplicate_listens, listens_fresh, analysis_coverage, vectors_complete, mood_scores_in_range,

@@ -40,7 +40,6 @@ from sidetrack_pipeline.scoring import store
 from sidetrack_pipeline.settings import get_settings
 
 AUDIO_FEATURES = dg.AssetKey("audio_features")
-_COMMIT_EVERY = 16
 
 
 # --------------------------------------------------------------------------- plain helpers
@@ -109,16 +108,9 @@ def analyse_batch(context: dg.OpExecutionContext, database: DatabaseResource,
     context.log.info(f"{len(by_path)} files on {identity['worker']} (pid {identity['pid']}), "
                      f"{processes} analysis processes")
     started = time.perf_counter()
-    done = errors = 0
-    audio_seconds = 0.0
-    pending = []
-    for result in analyze_many(by_path, workers=processes, excerpt_seconds=settings.excerpt_seconds):
-        pending.append(result)
-        if len(pending) >= _COMMIT_EVERY:
-            d, e, s = _save(database, by_path, pending, context)
-            done, errors, audio_seconds, pending = done + d, errors + e, audio_seconds + s, []
-    d, e, s = _save(database, by_path, pending, context)
-    done, errors, audio_seconds = done + d, errors + e, audio_seconds + s
+    results = analyze_many(by_path, workers=processes, excerpt_seconds=settings.excerpt_seconds)
+    tally = store.store_results(database.connect, by_path, results, ANALYZER_VERSION, context.log)
+    done, errors, audio_seconds = tally.analysed, tally.errors, tally.audio_seconds
     summary = {"batch": context.get_mapping_key() or "", **identity, "files": len(by_path),
                "analysed": done, "errors": errors, "audio_seconds": round(audio_seconds, 3),
                "wall_seconds": round(time.perf_counter() - started, 3)}
@@ -126,26 +118,6 @@ def analyse_batch(context: dg.OpExecutionContext, database: DatabaseResource,
         "worker": identity["worker"], "executor": identity["executor"], "pid": identity["pid"],
         "files": len(by_path), "analysed": done, "errors": errors,
         "wall_seconds": summary["wall_seconds"]})
-
-
-def _save(database: DatabaseResource, by_path: dict, results: list, context) -> tuple[int, int, float]:
-    """Store a few results in one transaction: features, or the file's analysis error."""
-    done = errors = 0
-    seconds = 0.0
-    if not results:
-        return 0, 0, 0.0
-    with database.connect() as conn, conn.cursor() as cur:
-        for result in results:
-            track_id, digest = by_path[result.path]
-            if result.features is not None:
-                store.save_features(cur, track_id, digest, result.features)
-                seconds += result.features.get("duration_s") or 0.0
-                done += 1
-            else:
-                store.save_error(cur, track_id, result.path, digest, ANALYZER_VERSION, result.error)
-                context.log.warning(f"analysis failed for {result.path}: {result.error}")
-                errors += 1
-    return done, errors, seconds
 
 
 def summarize(summaries: list[dict]) -> dict:

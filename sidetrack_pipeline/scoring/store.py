@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterable
 
 from psycopg2.extras import Json, execute_values
 
@@ -53,6 +55,45 @@ def save_error(cur, track_id: int, path: str, content_hash: str, analyzer_versio
         on conflict (path) do update set track_id = excluded.track_id, content_hash = excluded.content_hash,
             analyzer_version = excluded.analyzer_version, error = excluded.error, failed_at = now()""",
         (path, track_id, content_hash, analyzer_version, error))
+
+
+@dataclass
+class SaveTally:
+    analysed: int = 0
+    errors: int = 0
+    audio_seconds: float = 0.0
+
+
+def store_results(connect: Callable[[], ContextManager], by_path: dict[str, tuple[int, str]],
+                  results: Iterable, analyzer_version: str, log, commit_every: int = 16) -> SaveTally:
+    """Store analysis results (`audio.batch.analyze_many`'s) as they arrive: features, or the
+    file's error. `by_path` maps each path to (track_id, content_hash); every `commit_every`
+    results are committed in a transaction of their own (`connect()`), so a killed run keeps
+    what it finished and the next run resumes."""
+    tally, pending = SaveTally(), []
+
+    def flush() -> None:
+        if not pending:
+            return
+        with connect() as conn, conn.cursor() as cur:
+            for result in pending:
+                track_id, digest = by_path[result.path]
+                if result.features is not None:
+                    save_features(cur, track_id, digest, result.features)
+                    tally.audio_seconds += result.features.get("duration_s") or 0.0
+                    tally.analysed += 1
+                else:
+                    save_error(cur, track_id, result.path, digest, analyzer_version, result.error)
+                    log.warning(f"analysis failed for {result.path}: {result.error}")
+                    tally.errors += 1
+        pending.clear()
+
+    for result in results:
+        pending.append(result)
+        if len(pending) >= commit_every:
+            flush()
+    flush()
+    return tally
 
 
 def _feature_rows(cur) -> list[tuple[int, dict]]:

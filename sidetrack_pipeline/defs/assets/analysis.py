@@ -12,9 +12,6 @@ from sidetrack_pipeline.defs.resources import DatabaseResource, DeviceResource
 from sidetrack_pipeline.scoring import store, vectors
 from sidetrack_pipeline.settings import get_settings
 
-_COMMIT_EVERY = 16
-
-
 class AnalysisScope(dg.Config):
     """Which files a run analyses: every file that needs it (None, the default), or only these
     paths (what `audio_root_sensor` found new or changed; [] = none). A listed file whose
@@ -39,18 +36,11 @@ def audio_features(context: dg.AssetExecutionContext, config: AnalysisScope,
         todo = [row for row in todo if row[1] in wanted]
     by_path = {path: (track_id, digest) for track_id, path, digest in todo}
     context.log.info(f"{len(todo)} files to analyse with {settings.analysis_workers} workers")
-    started, done, errors, audio_seconds = time.perf_counter(), 0, 0, 0.0
+    started = time.perf_counter()
     results = analyze_many(by_path, workers=settings.analysis_workers,
                            excerpt_seconds=settings.excerpt_seconds)
-    pending = []
-    for result in results:
-        pending.append(result)
-        if len(pending) >= _COMMIT_EVERY:
-            d, e, s = _save(database, by_path, pending, context)
-            done, errors, audio_seconds = done + d, errors + e, audio_seconds + s
-            pending = []
-    d, e, s = _save(database, by_path, pending, context)
-    done, errors, audio_seconds = done + d, errors + e, audio_seconds + s
+    tally = store.store_results(database.connect, by_path, results, ANALYZER_VERSION, context.log)
+    done, errors, audio_seconds = tally.analysed, tally.errors, tally.audio_seconds
     elapsed = time.perf_counter() - started
     with database.connect() as conn, conn.cursor() as cur:
         cur.execute("select count(*) from features")
@@ -64,25 +54,6 @@ def audio_features(context: dg.AssetExecutionContext, config: AnalysisScope,
         "tracks_with_features": total, "files_with_errors": total_errors,
         "scope": "every file that needs it" if config.paths is None else f"{len(config.paths)} listed files",
         "files_this_run": dg.MetadataValue.json(sorted(by_path)[:200])})
-
-
-def _save(database: DatabaseResource, by_path: dict, results: list, context) -> tuple[int, int, float]:
-    done = errors = 0
-    seconds = 0.0
-    if not results:
-        return 0, 0, 0.0
-    with database.connect() as conn, conn.cursor() as cur:
-        for result in results:
-            track_id, digest = by_path[result.path]
-            if result.features is not None:
-                store.save_features(cur, track_id, digest, result.features)
-                seconds += result.features.get("duration_s") or 0.0
-                done += 1
-            else:
-                store.save_error(cur, track_id, result.path, digest, ANALYZER_VERSION, result.error)
-                context.log.warning(f"analysis failed for {result.path}: {result.error}")
-                errors += 1
-    return done, errors, seconds
 
 
 @dg.asset(group_name="analysis", deps=[audio_features], kinds={"python", "pgvector"})
